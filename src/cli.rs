@@ -1,0 +1,90 @@
+//! The command line: one binary, one subcommand per front end.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+
+/// Keeps chalk-wrapped image entrypoints running in Kubernetes and pins images to digests.
+#[derive(Debug, Parser)]
+#[command(name = "entrypoint-guard", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (YAML); every field has a default.
+    #[arg(long, global = true, env = "ENTRYPOINT_GUARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter, e.g. `info` or `entrypoint_guard=debug` (RUST_LOG also works).
+    #[arg(long, global = true, env = "RUST_LOG", default_value = "info")]
+    pub log_level: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a configuration file and print the effective configuration.
+    Config,
+}
+
+/// Exit code for usage, configuration and parse errors.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Loads the configuration named by `--config`, or the defaults.
+pub fn load_config(path: Option<&PathBuf>) -> Result<Config, crate::config::ConfigError> {
+    match path {
+        Some(path) => Config::load(path),
+        None => Ok(Config::default()),
+    }
+}
+
+/// Sets up logging on stderr.
+pub fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    init_logging(cli.log_format, &cli.log_level);
+    let config = match load_config(cli.config.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("entrypoint-guard: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match cli.command {
+        Command::Config => match serde_saphyr::to_string(&config) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("entrypoint-guard: cannot print configuration: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

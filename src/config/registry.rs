@@ -1,0 +1,59 @@
+//! Settings of the registry resolver.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::values::{Pattern, Span};
+
+/// The `registry` section.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct RegistryConfig {
+    /// Resolve images from registries when serving (off: offline facts only).
+    pub enabled: bool,
+    /// Time budget for all lookups of one admission request.
+    pub budget: Span,
+    /// Kept free of the API server's `?timeout=` for answering.
+    pub safety_margin: Span,
+    /// How long a tag → digest lookup is cached.
+    pub cache_ttl: Span,
+    /// How long a failed lookup is cached.
+    pub negative_ttl: Span,
+    /// Most entries kept in the cache.
+    pub cache_capacity: u64,
+    /// Read `imagePullSecrets` (Pod and ServiceAccount) for registry credentials.
+    pub pull_secrets: bool,
+    /// Registry hosts that may be contacted (globs; empty: all).
+    pub allow: Vec<Pattern>,
+    /// Registry hosts that are never contacted (globs).
+    pub deny: Vec<Pattern>,
+    /// Registries reached over plain HTTP (`host:port`).
+    pub insecure: Vec<String>,
+    /// Registries allowed even though they resolve to loopback, link-local or
+    /// unspecified addresses (`host:port`).
+    pub allow_private: Vec<String>,
+    /// Extra CA certificates (PEM file) per registry host.
+    pub ca_files: BTreeMap<String, PathBuf>,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            enabled: true,
+            budget: Span(Duration::from_secs(3)),
+            safety_margin: Span(Duration::from_secs(1)),
+            cache_ttl: Span(Duration::from_secs(300)),
+            negative_ttl: Span(Duration::from_secs(30)),
+            cache_capacity: 10_000,
+            pull_secrets: true,
+            allow: Vec::new(),
+            deny: Vec::new(),
+            insecure: Vec::new(),
+            allow_private: Vec::new(),
+            ca_files: BTreeMap::new(),
+        }
+    }
+}

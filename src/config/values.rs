@@ -1,0 +1,150 @@
+//! Configuration value types that validate themselves while they are read,
+//! so a bad value is reported with its field path and line like any other.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
+/// A duration written as `250ms`, `5s`, `2m` or `1h` (or a combination, `1m30s`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Span(pub Duration);
+
+impl Span {
+    /// The duration.
+    pub fn get(self) -> Duration {
+        self.0
+    }
+
+    /// Parses `250ms`, `5s`, `2m`, `1h` or a combination such as `1m30s`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || format!("invalid duration {s:?}: expected e.g. 250ms, 5s, 2m, 1h or 1m30s");
+        let mut rest = s.trim();
+        if rest.is_empty() {
+            return Err(bad());
+        }
+        let mut total = Duration::ZERO;
+        while !rest.is_empty() {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return Err(bad());
+            }
+            let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+            rest = &rest[digits..];
+            let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+            let unit = match &rest[..unit_len] {
+                "ms" => Duration::from_millis(n),
+                "s" => Duration::from_secs(n),
+                "m" => Duration::from_secs(n.saturating_mul(60)),
+                "h" => Duration::from_secs(n.saturating_mul(3600)),
+                _ => return Err(bad()),
+            };
+            total = total.saturating_add(unit);
+            rest = &rest[unit_len..];
+        }
+        Ok(Span(total))
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 1000 != 0 {
+            write!(f, "{ms}ms")
+        } else if ms % 60_000 != 0 || ms == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{}m", ms / 60_000)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Span::parse(&s).map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for Span {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A glob pattern over image references, checked when read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Pattern(pub String);
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        globset::Glob::new(&s)
+            .map_err(|e| de::Error::custom(format!("invalid glob {s:?}: {e}")))?;
+        Ok(Pattern(s))
+    }
+}
+
+/// An annotation key prefix: a DNS subdomain such as `entrypoint-guard.io`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Prefix(pub String);
+
+impl<'de> Deserialize<'de> for Prefix {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if s.len() > 253 || !s.split('.').all(label_ok) {
+            return Err(de::Error::custom(format!(
+                "invalid annotation prefix {s:?}: must be a DNS subdomain (lowercase letters, digits, '-', '.')"
+            )));
+        }
+        Ok(Prefix(s))
+    }
+}
+
+/// The wrapper prefix: a non-empty list of non-empty strings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct WrapperPrefix(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for WrapperPrefix {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Vec::<String>::deserialize(d)?;
+        if v.is_empty() || v.iter().any(String::is_empty) {
+            return Err(de::Error::custom(
+                "the wrapper must be a non-empty list of non-empty strings, e.g. [\"/chalk\", \"exec\"]",
+            ));
+        }
+        Ok(WrapperPrefix(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_parse_and_print() {
+        assert_eq!(
+            Span::parse("250ms").unwrap().get(),
+            Duration::from_millis(250)
+        );
+        assert_eq!(Span::parse("1m30s").unwrap().get(), Duration::from_secs(90));
+        assert_eq!(Span::parse("2h").unwrap().get(), Duration::from_secs(7200));
+        for bad in ["", "5", "s", "5 s", "-1s", "1d"] {
+            assert!(Span::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(Span(Duration::from_secs(300)).to_string(), "5m");
+        assert_eq!(Span(Duration::from_millis(1500)).to_string(), "1500ms");
+        assert_eq!(Span(Duration::from_secs(5)).to_string(), "5s");
+    }
+}

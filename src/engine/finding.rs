@@ -1,0 +1,292 @@
+//! Findings: what the engine found, where, why, and what it changes.
+
+use json_patch::PatchOperation;
+use serde::Serialize;
+
+/// The kind of a finding. The kebab-case name is stable: reports, metrics
+/// and SARIF rule ids use it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// A `command` replaces a chalk-wrapped Entrypoint; the fix puts chalk back.
+    CommandBypassesWrapper,
+    /// The configured strategy's fix would be wrong for this image; the right
+    /// one is named and nothing is changed.
+    PreferredFixWrong,
+    /// A `command` is set but the image config is unknown, so the right fix is too.
+    ImageConfigUnknown,
+    /// The platforms of a multi-arch image have different Entrypoints.
+    PlatformsDisagree,
+    /// A tag was pinned to the digest the registry serves for it.
+    ImagePinned,
+    /// The container's `image` is not a valid reference.
+    InvalidImageReference,
+    /// The container's `command`, `args` or `image` has the wrong type.
+    InvalidContainer,
+    /// The object's mode annotation has a value other than off, audit or fix.
+    InvalidModeAnnotation,
+    /// A Helm chart sets `command:` (values or templates): fix it at the source.
+    HelmCommandOverride,
+}
+
+impl Rule {
+    /// Every rule, for documentation and SARIF rule tables.
+    pub const ALL: [Rule; 9] = [
+        Rule::CommandBypassesWrapper,
+        Rule::PreferredFixWrong,
+        Rule::ImageConfigUnknown,
+        Rule::PlatformsDisagree,
+        Rule::ImagePinned,
+        Rule::InvalidImageReference,
+        Rule::InvalidContainer,
+        Rule::InvalidModeAnnotation,
+        Rule::HelmCommandOverride,
+    ];
+
+    /// The stable kebab-case id.
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::CommandBypassesWrapper => "command-bypasses-wrapper",
+            Rule::PreferredFixWrong => "preferred-fix-wrong",
+            Rule::ImageConfigUnknown => "image-config-unknown",
+            Rule::PlatformsDisagree => "platforms-disagree",
+            Rule::ImagePinned => "image-pinned",
+            Rule::InvalidImageReference => "invalid-image-reference",
+            Rule::InvalidContainer => "invalid-container",
+            Rule::InvalidModeAnnotation => "invalid-mode-annotation",
+            Rule::HelmCommandOverride => "helm-command-override",
+        }
+    }
+
+    /// One sentence on what the rule means, for reports.
+    pub fn description(self) -> &'static str {
+        match self {
+            Rule::CommandBypassesWrapper => {
+                "A container command replaces the image's chalk-wrapped ENTRYPOINT, so chalk never runs."
+            }
+            Rule::PreferredFixWrong => {
+                "The configured fix strategy would change what the container runs for this image; the right fix is named."
+            }
+            Rule::ImageConfigUnknown => {
+                "A container sets command, but the image config is unknown, so whether chalk is bypassed is unknown."
+            }
+            Rule::PlatformsDisagree => {
+                "The platforms of a multi-arch image have different ENTRYPOINTs, so no single fix is right."
+            }
+            Rule::ImagePinned => {
+                "An image tag was pinned to the digest the registry serves for it."
+            }
+            Rule::InvalidImageReference => "The container image is not a valid image reference.",
+            Rule::InvalidContainer => "The container's command, args or image has the wrong type.",
+            Rule::InvalidModeAnnotation => "The mode annotation is not one of off, audit or fix.",
+            Rule::HelmCommandOverride => {
+                "A Helm chart sets command:, which replaces a chalk-wrapped ENTRYPOINT; use args: instead."
+            }
+        }
+    }
+}
+
+/// The fix a finding proposes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fix {
+    /// Remove `command`, set `args = command + args`.
+    Args,
+    /// Prepend the chalk wrapper (with `--exec-command-name`) to `command`.
+    Prepend,
+    /// Rewrite `image` to name its digest.
+    Pin,
+}
+
+impl Fix {
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fix::Args => "args",
+            Fix::Prepend => "prepend",
+            Fix::Pin => "pin",
+        }
+    }
+}
+
+/// The container a finding is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ContainerRef {
+    /// JSON pointer to the container, e.g. `/spec/template/spec/containers/0`.
+    pub pointer: String,
+    /// The same as a field path, e.g. `spec.template.spec.containers[0]`.
+    pub field: String,
+    /// The container's `name`.
+    pub name: String,
+    /// The container's `image` as written.
+    pub image: String,
+    /// Whether it is an init container.
+    pub init: bool,
+}
+
+/// A container's `command` and `args` (absent is `None`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CommandLine {
+    /// `command`, if set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// `args`, if set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+}
+
+/// What a finding changes (or would change, when not applied).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "field", rename_all = "camelCase")]
+pub enum Change {
+    /// The container's command line.
+    Command {
+        /// Before the fix.
+        before: CommandLine,
+        /// After the fix.
+        after: CommandLine,
+    },
+    /// The container's image.
+    Image {
+        /// Before pinning.
+        before: String,
+        /// After pinning.
+        after: String,
+    },
+}
+
+/// One thing the engine found.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    /// What kind of finding.
+    pub rule: Rule,
+    /// JSON pointer to the top-level object (`""`, or a `List` item).
+    pub object: String,
+    /// The container, when the finding is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerRef>,
+    /// Why, in a sentence.
+    pub message: String,
+    /// The fix proposed, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<Fix>,
+    /// Whether the fix is in the patch (mode `fix`); `false` in audit mode.
+    pub applied: bool,
+    /// Before and after, when there is a fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+    /// The patch operations of the fix, relative to the whole document.
+    #[serde(skip)]
+    pub ops: Vec<PatchOperation>,
+}
+
+impl Finding {
+    /// A one-line summary under 120 characters, for admission warnings.
+    pub fn summary(&self) -> String {
+        let who = match &self.container {
+            Some(c) => format!("container {:?}", clip(&c.name, 40)),
+            None => "object".to_string(),
+        };
+        let done = |applied: &str, proposed: &str| {
+            if self.applied { applied } else { proposed }.to_string()
+        };
+        let what = match (self.rule, self.fix) {
+            (Rule::CommandBypassesWrapper, Some(Fix::Args)) => done(
+                "moved command into args so chalk runs it",
+                "command bypasses chalk: move it into args",
+            ),
+            (Rule::CommandBypassesWrapper, Some(Fix::Prepend)) => done(
+                "prepended the chalk wrapper to command",
+                "command bypasses chalk: prepend the wrapper",
+            ),
+            (Rule::ImagePinned, _) => match &self.change {
+                Some(Change::Image { after, .. }) => {
+                    let digest = after.rsplit_once('@').map_or("", |(_, d)| d);
+                    let short = clip(digest, 19);
+                    if self.applied {
+                        format!("image pinned to {short}")
+                    } else {
+                        format!("image would pin to {short}")
+                    }
+                }
+                _ => "image pinned".to_string(),
+            },
+            (Rule::PreferredFixWrong, _) => {
+                "command bypasses chalk; configured args fix is wrong here, use prepend".into()
+            }
+            (Rule::ImageConfigUnknown, _) => {
+                "sets command but the image config is unknown; not changed".into()
+            }
+            (Rule::PlatformsDisagree, _) => {
+                "image platforms have different entrypoints; not changed".into()
+            }
+            (Rule::InvalidImageReference, _) => "image is not a valid reference; not pinned".into(),
+            (Rule::InvalidContainer, _) => {
+                "command, args or image has the wrong type; not changed".into()
+            }
+            (Rule::InvalidModeAnnotation, _) => {
+                "mode annotation is not off, audit or fix; ignored".into()
+            }
+            (Rule::HelmCommandOverride, _) => "chart sets command:; use args:".into(),
+            (Rule::CommandBypassesWrapper, _) => "command bypasses chalk".into(),
+        };
+        format!("entrypoint-guard: {who}: {what}")
+    }
+}
+
+/// `s` cut to at most `max` characters (with `…` when cut).
+pub fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// A JSON pointer as a field path: `/spec/containers/0` → `spec.containers[0]`.
+pub fn field_path(pointer: &str) -> String {
+    let mut out = String::new();
+    for token in pointer.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        if !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit()) {
+            out.push('[');
+            out.push_str(&token);
+            out.push(']');
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&token);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_paths_read_like_kubectl_explain() {
+        assert_eq!(
+            field_path("/spec/template/spec/containers/0"),
+            "spec.template.spec.containers[0]"
+        );
+        assert_eq!(
+            field_path("/items/2/spec/initContainers/1"),
+            "items[2].spec.initContainers[1]"
+        );
+        assert_eq!(field_path(""), "");
+    }
+
+    #[test]
+    fn ids_are_unique() {
+        let mut ids: Vec<_> = Rule::ALL.iter().map(|r| r.id()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), Rule::ALL.len());
+    }
+}

@@ -1,0 +1,7 @@
+//! Images: references, the facts known about them, and where facts come from.
+
+pub mod facts;
+pub mod reference;
+
+pub use facts::{Entrypoint, Facts, ImageFacts, PlatformEntrypoint};
+pub use reference::{Reference, ReferenceError};

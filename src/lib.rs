@@ -1,0 +1,12 @@
+//! entrypoint-guard keeps chalk-wrapped image entrypoints running in
+//! Kubernetes and pins images to digests.
+//!
+//! A container `command` replaces the image ENTRYPOINT, so a Pod that sets it
+//! on a chalk-wrapped image silently bypasses chalk. The [`engine`] decides,
+//! from the image's config, whether to move `command` into `args` or to
+//! prepend the wrapper; the front ends (`serve`, `review`, `audit`) apply it.
+
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod image;
