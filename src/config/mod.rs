@@ -136,10 +136,7 @@ pub enum ConfigError {
 }
 
 /// Parses YAML into `T`, reporting the field path and line of any error.
-pub fn parse_yaml<T: for<'de> Deserialize<'de> + Default>(
-    text: &str,
-    file: &str,
-) -> Result<T, ConfigError> {
+pub fn parse_yaml<T: for<'de> Deserialize<'de> + Default>(text: &str, file: &str) -> Result<T, ConfigError> {
     // A file of only comments and blank lines holds no document: defaults.
     if text
         .lines()
@@ -292,9 +289,7 @@ impl ImageFactsEntry {
     /// The engine's facts for this entry.
     pub fn to_facts(&self) -> ImageFacts {
         let entrypoint = match (&self.entrypoint, &self.platforms) {
-            (Some(e), _) => Entrypoint::Known {
-                entrypoint: e.clone(),
-            },
+            (Some(e), _) => Entrypoint::Known { entrypoint: e.clone() },
             (None, Some(platforms)) => {
                 let mut distinct: Vec<&Vec<String>> = platforms.values().collect();
                 distinct.dedup();
@@ -338,41 +333,21 @@ mod tests {
 
     #[test]
     fn errors_name_field_and_line() {
-        let e = Config::from_yaml(
-            "mode: audit\npinning:\n  keepTag: true\n  bogus: 1\n",
-            "c.yaml",
-        )
-        .unwrap_err();
+        let e = Config::from_yaml("mode: audit\npinning:\n  keepTag: true\n  bogus: 1\n", "c.yaml").unwrap_err();
         let s = e.to_string();
-        assert!(
-            s.starts_with("c.yaml:4:3: pinning.bogus: unknown field `bogus`"),
-            "{s}"
-        );
-        let e = Config::from_yaml("mode: fixx\n", "c.yaml")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("c.yaml:1:7: mode: unknown variant `fixx`"),
-            "{e}"
-        );
+        assert!(s.starts_with("c.yaml:4:3: pinning.bogus: unknown field `bogus`"), "{s}");
+        let e = Config::from_yaml("mode: fixx\n", "c.yaml").unwrap_err().to_string();
+        assert!(e.starts_with("c.yaml:1:7: mode: unknown variant `fixx`"), "{e}");
         let e = Config::from_yaml("images:\n  exclude: ['a[']\n", "c.yaml")
             .unwrap_err()
             .to_string();
-        assert!(
-            e.contains("images.exclude[0]") && e.contains("invalid glob"),
-            "{e}"
-        );
-        let e = Config::from_yaml("wrapper: []\n", "c.yaml")
-            .unwrap_err()
-            .to_string();
+        assert!(e.contains("images.exclude[0]") && e.contains("invalid glob"), "{e}");
+        let e = Config::from_yaml("wrapper: []\n", "c.yaml").unwrap_err().to_string();
         assert!(e.starts_with("c.yaml:1:") && e.contains("wrapper"), "{e}");
         let e = Config::from_yaml("annotationPrefix: Bad_Prefix\n", "c.yaml")
             .unwrap_err()
             .to_string();
-        assert!(
-            e.contains("annotationPrefix") && e.contains("DNS subdomain"),
-            "{e}"
-        );
+        assert!(e.contains("annotationPrefix") && e.contains("DNS subdomain"), "{e}");
     }
 
     #[test]
@@ -394,9 +369,6 @@ mod tests {
         let e = Config::from_yaml("imageFacts:\n  app:1:\n    digest: sha256:abc\n", "c.yaml")
             .unwrap_err()
             .to_string();
-        assert!(
-            e.contains("imageFacts.app:1") && e.contains("digest"),
-            "{e}"
-        );
+        assert!(e.contains("imageFacts.app:1") && e.contains("digest"), "{e}");
     }
 }

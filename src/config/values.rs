@@ -80,8 +80,7 @@ pub struct Pattern(pub String);
 impl<'de> Deserialize<'de> for Pattern {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        globset::Glob::new(&s)
-            .map_err(|e| de::Error::custom(format!("invalid glob {s:?}: {e}")))?;
+        globset::Glob::new(&s).map_err(|e| de::Error::custom(format!("invalid glob {s:?}: {e}")))?;
         Ok(Pattern(s))
     }
 }
@@ -134,10 +133,7 @@ mod tests {
 
     #[test]
     fn spans_parse_and_print() {
-        assert_eq!(
-            Span::parse("250ms").unwrap().get(),
-            Duration::from_millis(250)
-        );
+        assert_eq!(Span::parse("250ms").unwrap().get(), Duration::from_millis(250));
         assert_eq!(Span::parse("1m30s").unwrap().get(), Duration::from_secs(90));
         assert_eq!(Span::parse("2h").unwrap().get(), Duration::from_secs(7200));
         for bad in ["", "5", "s", "5 s", "-1s", "1d"] {

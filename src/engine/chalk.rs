@@ -84,11 +84,7 @@ fn end_of_flags(items: &[String]) -> usize {
         if !item.starts_with('-') {
             break;
         }
-        i += if VALUE_FLAGS.contains(&item.as_str()) {
-            2
-        } else {
-            1
-        };
+        i += if VALUE_FLAGS.contains(&item.as_str()) { 2 } else { 1 };
     }
     i.min(items.len())
 }
@@ -107,9 +103,7 @@ impl Wrapper {
     /// The `command` that runs `command` under this wrapper, keeping the
     /// image's chalk flags: `[prefix..., F'..., --exec-command-name, C0, --, C1...]`.
     pub fn prepend(&self, prefix: &[String], command: &[String]) -> Vec<String> {
-        let (program, program_args) = command
-            .split_first()
-            .expect("prepend needs a non-empty command");
+        let (program, program_args) = command.split_first().expect("prepend needs a non-empty command");
         let mut out = Vec::with_capacity(prefix.len() + self.flags.len() + 3 + program_args.len());
         out.extend(prefix.iter().cloned());
         out.extend(self.flags.iter().cloned());
@@ -157,14 +151,7 @@ mod tests {
         assert_eq!(one.exec_command_name.as_deref(), Some("echo"));
         assert!(!one.is_bare());
 
-        let two = wrapped(&[
-            "/chalk",
-            "exec",
-            "--exec-command-name",
-            "one",
-            "--",
-            "entrypoint",
-        ]);
+        let two = wrapped(&["/chalk", "exec", "--exec-command-name", "one", "--", "entrypoint"]);
         assert_eq!(two.wrapped_args, v(&["entrypoint"]));
 
         let shell = wrapped(&[

@@ -73,9 +73,7 @@ impl Rule {
             Rule::PlatformsDisagree => {
                 "The platforms of a multi-arch image have different ENTRYPOINTs, so no single fix is right."
             }
-            Rule::ImagePinned => {
-                "An image tag was pinned to the digest the registry serves for it."
-            }
+            Rule::ImagePinned => "An image tag was pinned to the digest the registry serves for it.",
             Rule::InvalidImageReference => "The container image is not a valid image reference.",
             Rule::InvalidContainer => "The container's command, args or image has the wrong type.",
             Rule::InvalidModeAnnotation => "The mode annotation is not one of off, audit or fix.",
@@ -188,9 +186,7 @@ impl Finding {
             Some(c) => format!("container {:?}", clip(&c.name, 40)),
             None => "object".to_string(),
         };
-        let done = |applied: &str, proposed: &str| {
-            if self.applied { applied } else { proposed }.to_string()
-        };
+        let done = |applied: &str, proposed: &str| if self.applied { applied } else { proposed }.to_string();
         let what = match (self.rule, self.fix) {
             (Rule::CommandBypassesWrapper, Some(Fix::Args)) => done(
                 "moved command into args so chalk runs it",
@@ -215,19 +211,11 @@ impl Finding {
             (Rule::PreferredFixWrong, _) => {
                 "command bypasses chalk; configured args fix is wrong here, use prepend".into()
             }
-            (Rule::ImageConfigUnknown, _) => {
-                "sets command but the image config is unknown; not changed".into()
-            }
-            (Rule::PlatformsDisagree, _) => {
-                "image platforms have different entrypoints; not changed".into()
-            }
+            (Rule::ImageConfigUnknown, _) => "sets command but the image config is unknown; not changed".into(),
+            (Rule::PlatformsDisagree, _) => "image platforms have different entrypoints; not changed".into(),
             (Rule::InvalidImageReference, _) => "image is not a valid reference; not pinned".into(),
-            (Rule::InvalidContainer, _) => {
-                "command, args or image has the wrong type; not changed".into()
-            }
-            (Rule::InvalidModeAnnotation, _) => {
-                "mode annotation is not off, audit or fix; ignored".into()
-            }
+            (Rule::InvalidContainer, _) => "command, args or image has the wrong type; not changed".into(),
+            (Rule::InvalidModeAnnotation, _) => "mode annotation is not off, audit or fix; ignored".into(),
             (Rule::HelmCommandOverride, _) => "chart sets command:; use args:".into(),
             (Rule::CommandBypassesWrapper, _) => "command bypasses chalk".into(),
         };

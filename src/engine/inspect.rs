@@ -45,16 +45,10 @@ pub fn images(object: &Value, policy: &Policy) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for at in workload::pod_specs(object) {
         for (list, _) in CONTAINER_LISTS {
-            let Some(containers) = object
-                .pointer(&format!("{}/{list}", at.spec))
-                .and_then(Value::as_array)
-            else {
+            let Some(containers) = object.pointer(&format!("{}/{list}", at.spec)).and_then(Value::as_array) else {
                 continue;
             };
-            for image in containers
-                .iter()
-                .filter_map(|c| c.get("image").and_then(Value::as_str))
-            {
+            for image in containers.iter().filter_map(|c| c.get("image").and_then(Value::as_str)) {
                 if policy.images.applies_to(image) && !out.iter().any(|seen| seen == image) {
                     out.push(image.to_string());
                 }
@@ -85,9 +79,7 @@ pub fn inspect(object: &Value, facts: &Facts, policy: &Policy, ceiling: Mode) ->
 }
 
 fn annotation<'a>(object: &'a Value, metadata_of: &str, key: &str) -> Option<&'a Value> {
-    object
-        .pointer(&format!("{metadata_of}/metadata/annotations"))?
-        .get(key)
+    object.pointer(&format!("{metadata_of}/metadata/annotations"))?.get(key)
 }
 
 fn inspect_object(
@@ -115,16 +107,7 @@ fn inspect_object(
             };
             for (i, container) in containers.iter().enumerate() {
                 let pointer = format!("{list_at}/{i}");
-                inspect_container(
-                    doc,
-                    container,
-                    pointer,
-                    init,
-                    object_at,
-                    facts,
-                    policy,
-                    &mut findings,
-                );
+                inspect_container(doc, container, pointer, init, object_at, facts, policy, &mut findings);
             }
         }
     }
@@ -133,9 +116,7 @@ fn inspect_object(
     for finding in &mut findings {
         finding.applied = applied && !finding.ops.is_empty();
         out.proposed.extend(finding.ops.iter().cloned());
-        if let (Rule::ImagePinned, Some(Change::Image { before, after })) =
-            (finding.rule, &finding.change)
-        {
+        if let (Rule::ImagePinned, Some(Change::Image { before, after })) = (finding.rule, &finding.change) {
             let digest = after.rsplit_once('@').map_or(after.as_str(), |(_, d)| d);
             pinned.insert(before.clone(), digest.to_string());
         }
@@ -155,20 +136,10 @@ fn inspect_object(
 
 /// The mode for one object: its own `<prefix>/mode` annotation, else its pod
 /// template's, else the policy's.
-fn object_mode(
-    doc: &Value,
-    specs: &[PodSpecAt],
-    policy: &Policy,
-    findings: &mut Vec<Finding>,
-) -> Mode {
+fn object_mode(doc: &Value, specs: &[PodSpecAt], policy: &Policy, findings: &mut Vec<Finding>) -> Mode {
     let key = policy.mode_annotation();
     let object_at = &specs[0].object;
-    let places = std::iter::once(object_at).chain(
-        specs
-            .iter()
-            .map(|s| &s.template)
-            .filter(|t| *t != object_at),
-    );
+    let places = std::iter::once(object_at).chain(specs.iter().map(|s| &s.template).filter(|t| *t != object_at));
     for place in places {
         let Some(value) = annotation(doc, place, &key) else {
             continue;
@@ -194,12 +165,7 @@ fn object_mode(
     policy.mode
 }
 
-fn trace_annotation(
-    doc: &Value,
-    object_at: &str,
-    policy: &Policy,
-    pinned: BTreeMap<String, String>,
-) -> PatchOperation {
+fn trace_annotation(doc: &Value, object_at: &str, policy: &Policy, pinned: BTreeMap<String, String>) -> PatchOperation {
     let key = policy.resolved_annotation();
     // Keep what earlier admissions recorded (an UPDATE pins what CREATE could not).
     let mut record: BTreeMap<String, String> = annotation(doc, object_at, &key)
@@ -237,11 +203,7 @@ fn inspect_container(
     policy: &Policy,
     findings: &mut Vec<Finding>,
 ) {
-    let name = container
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let name = container.get("name").and_then(Value::as_str).unwrap_or("").to_string();
     let image = match container.get("image") {
         Some(Value::String(image)) => image.clone(),
         None | Some(Value::Null) => String::new(),
@@ -301,10 +263,7 @@ fn invalid(object_at: &str, at: ContainerRef, why: String) -> Finding {
     Finding {
         rule: Rule::InvalidContainer,
         object: object_at.to_string(),
-        message: format!(
-            "container {:?} at {}: {why}; left unchanged",
-            at.name, at.field
-        ),
+        message: format!("container {:?} at {}: {why}; left unchanged", at.name, at.field),
         container: Some(at),
         fix: None,
         applied: false,
@@ -341,11 +300,7 @@ fn decide(
             let shown = format!("image entrypoint {}", show(entrypoint));
             if wrapper.is_bare() {
                 match policy.strategy {
-                    Strategy::Auto | Strategy::Args => (
-                        Fix::Args,
-                        None,
-                        format!("{shown} is the bare chalk wrapper"),
-                    ),
+                    Strategy::Auto | Strategy::Args => (Fix::Args, None, format!("{shown} is the bare chalk wrapper")),
                     Strategy::Prepend => (
                         Fix::Prepend,
                         Some(wrapper.prepend(&policy.wrapper, &command)),
@@ -365,9 +320,7 @@ fn decide(
                 (
                     Fix::Prepend,
                     Some(wrapper.prepend(&policy.wrapper, &command)),
-                    format!(
-                        "{shown} names its own program, so the wrapper is prepended with the image's chalk flags"
-                    ),
+                    format!("{shown} names its own program, so the wrapper is prepended with the image's chalk flags"),
                 )
             }
         }
@@ -484,20 +437,14 @@ fn pin(at: &ContainerRef, object_at: &str, facts: &ImageFacts, policy: &Policy) 
         rule: Rule::ImagePinned,
         object: object_at.to_string(),
         container: Some(at.clone()),
-        message: format!(
-            "image {} resolved to {digest}; pinned as {pinned}",
-            at.image
-        ),
+        message: format!("image {} resolved to {digest}; pinned as {pinned}", at.image),
         fix: Some(Fix::Pin),
         applied: false,
         change: Some(Change::Image {
             before: at.image.clone(),
             after: pinned.clone(),
         }),
-        ops: vec![patch::replace(
-            &format!("{}/image", at.pointer),
-            Value::String(pinned),
-        )],
+        ops: vec![patch::replace(&format!("{}/image", at.pointer), Value::String(pinned))],
     })
 }
 

@@ -1,8 +1,6 @@
 //! RFC 6902 operations on the raw object.
 
-use json_patch::{
-    AddOperation, PatchOperation, RemoveOperation, ReplaceOperation, jsonptr::PointerBuf,
-};
+use json_patch::{AddOperation, PatchOperation, RemoveOperation, ReplaceOperation, jsonptr::PointerBuf};
 use serde_json::Value;
 
 /// Escapes one JSON-pointer reference token (`~` → `~0`, `/` → `~1`).
@@ -32,9 +30,7 @@ pub fn replace(path: &str, value: Value) -> PatchOperation {
 
 /// `remove` at `path`.
 pub fn remove(path: &str) -> PatchOperation {
-    PatchOperation::Remove(RemoveOperation {
-        path: pointer(path),
-    })
+    PatchOperation::Remove(RemoveOperation { path: pointer(path) })
 }
 
 /// Sets a whole string array at `path`: `replace` if the member exists,
@@ -55,20 +51,11 @@ pub fn set_strings(object: &Value, path: &str, items: &[String]) -> PatchOperati
 pub fn set_annotation(object: &Value, metadata: &str, key: &str, value: String) -> PatchOperation {
     match object.pointer(metadata) {
         Some(Value::Object(meta)) => match meta.get("annotations") {
-            Some(Value::Object(_)) => add(
-                &format!("{metadata}/annotations/{}", escape(key)),
-                Value::String(value),
-            ),
+            Some(Value::Object(_)) => add(&format!("{metadata}/annotations/{}", escape(key)), Value::String(value)),
             // Missing or `null`: write the whole map.
-            _ => add(
-                &format!("{metadata}/annotations"),
-                serde_json::json!({ key: value }),
-            ),
+            _ => add(&format!("{metadata}/annotations"), serde_json::json!({ key: value })),
         },
-        _ => add(
-            metadata,
-            serde_json::json!({ "annotations": { key: value } }),
-        ),
+        _ => add(metadata, serde_json::json!({ "annotations": { key: value } })),
     }
 }
 
@@ -79,10 +66,7 @@ mod tests {
 
     #[test]
     fn escapes_pointer_tokens() {
-        assert_eq!(
-            escape("entrypoint-guard.io/mode"),
-            "entrypoint-guard.io~1mode"
-        );
+        assert_eq!(escape("entrypoint-guard.io/mode"), "entrypoint-guard.io~1mode");
         assert_eq!(escape("a~b/c"), "a~0b~1c");
     }
 
@@ -93,10 +77,7 @@ mod tests {
         json_patch::patch(&mut doc, &[op]).unwrap();
         let op = set_annotation(&doc, "/metadata", "a.io/j", "w".into());
         json_patch::patch(&mut doc, &[op]).unwrap();
-        assert_eq!(
-            doc["metadata"]["annotations"],
-            json!({"a.io/k": "v", "a.io/j": "w"})
-        );
+        assert_eq!(doc["metadata"]["annotations"], json!({"a.io/k": "v", "a.io/j": "w"}));
 
         let mut bare = json!({"kind": "Pod"});
         let op = set_annotation(&bare, "/metadata", "k", "v".into());

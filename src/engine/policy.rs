@@ -8,9 +8,7 @@ use crate::image::Reference;
 /// What a front end does with the findings for an object.
 ///
 /// Ordered from least to most intrusive, so a ceiling is a `min`.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Leave the object alone and report nothing.
@@ -112,9 +110,7 @@ impl ImageFilter {
     /// Whether the policy applies to `image`.
     pub fn applies_to(&self, image: &str) -> bool {
         let canonical = Reference::parse(image).map(|r| r.canonical()).ok();
-        let matches = |set: &GlobSet| {
-            set.is_match(image) || canonical.as_deref().is_some_and(|c| set.is_match(c))
-        };
+        let matches = |set: &GlobSet| set.is_match(image) || canonical.as_deref().is_some_and(|c| set.is_match(c));
         let included = self.include.as_ref().is_none_or(matches);
         included && !matches(&self.exclude)
     }

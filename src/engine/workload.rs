@@ -23,9 +23,7 @@ pub fn template_pointer(api_version: Option<&str>, kind: &str) -> Option<&'stati
         "Pod" if group_is(&[""]) => Some(""),
         "PodTemplate" if group_is(&[""]) => Some("/template"),
         "ReplicationController" if group_is(&[""]) => Some("/spec/template"),
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet"
-            if group_is(&["apps", "extensions"]) =>
-        {
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" if group_is(&["apps", "extensions"]) => {
             Some("/spec/template")
         }
         "Job" if group_is(&["batch"]) => Some("/spec/template"),
@@ -47,9 +45,7 @@ fn collect(object: &Value, at: String, out: &mut Vec<PodSpecAt>) {
         return;
     };
     let api_version = object.get("apiVersion").and_then(Value::as_str);
-    if kind == "List"
-        || (kind.ends_with("List") && object.get("items").is_some_and(Value::is_array))
-    {
+    if kind == "List" || (kind.ends_with("List") && object.get("items").is_some_and(Value::is_array)) {
         if let Some(items) = object.get("items").and_then(Value::as_array) {
             for (i, item) in items.iter().enumerate() {
                 collect(item, format!("{at}/items/{i}"), out);
@@ -79,12 +75,7 @@ mod tests {
     fn finds_specs_in_every_kind() {
         let cases = [
             ("v1", "Pod", json!({"spec": {}}), "/spec"),
-            (
-                "v1",
-                "PodTemplate",
-                json!({"template": {"spec": {}}}),
-                "/template/spec",
-            ),
+            ("v1", "PodTemplate", json!({"template": {"spec": {}}}), "/template/spec"),
             (
                 "v1",
                 "ReplicationController",

@@ -53,9 +53,7 @@ impl ImageFacts {
     pub fn unknown(reason: impl Into<String>) -> Self {
         ImageFacts {
             digest: None,
-            entrypoint: Entrypoint::Unknown {
-                reason: reason.into(),
-            },
+            entrypoint: Entrypoint::Unknown { reason: reason.into() },
         }
     }
 

@@ -2,6 +2,8 @@
 
 pub mod facts;
 pub mod reference;
+pub mod resolver;
 
 pub use facts::{Entrypoint, Facts, ImageFacts, PlatformEntrypoint};
 pub use reference::{Reference, ReferenceError};
+pub use resolver::{LookupContext, OfflineResolver, Resolver};

@@ -33,14 +33,10 @@ pub enum ReferenceError {
     #[error("invalid digest {0:?}: expected algorithm:hex, e.g. sha256:<64 hex digits>")]
     Digest(String),
     /// The tag has characters a tag cannot have.
-    #[error(
-        "invalid tag {0:?}: a tag is 1-128 characters of [A-Za-z0-9_.-], not starting with . or -"
-    )]
+    #[error("invalid tag {0:?}: a tag is 1-128 characters of [A-Za-z0-9_.-], not starting with . or -")]
     Tag(String),
     /// The repository path has a component a registry would refuse.
-    #[error(
-        "invalid repository {0:?}: components are lowercase [a-z0-9] separated by '.', '_', '__' or '-'"
-    )]
+    #[error("invalid repository {0:?}: components are lowercase [a-z0-9] separated by '.', '_', '__' or '-'")]
     Repository(String),
     /// The registry host part is malformed.
     #[error("invalid registry host {0:?}")]
@@ -205,9 +201,7 @@ fn valid_host(host: &str) -> bool {
     !name.is_empty()
         && name.split('.').all(|label| {
             !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -261,13 +255,10 @@ fn validate_digest(digest: &str) -> Result<(), ReferenceError> {
     let err = || ReferenceError::Digest(digest.to_string());
     let (algorithm, hex) = digest.split_once(':').ok_or_else(err)?;
     let algorithm_ok = !algorithm.is_empty()
-        && algorithm.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'.' | b'_' | b'-')
-        });
-    let hex_ok = hex.len() >= 32
-        && hex
+        && algorithm
             .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'.' | b'_' | b'-'));
+    let hex_ok = hex.len() >= 32 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
     let length_ok = match algorithm {
         "sha256" => hex.len() == 64,
         "sha512" => hex.len() == 128,
