@@ -39,6 +39,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Check a configuration file and print the effective configuration.
     Config,
+    /// Serve the HTTPS admission webhook.
+    Serve(crate::server::ServeArgs),
 }
 
 /// Exit code for usage, configuration and parse errors.
@@ -76,6 +78,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     match cli.command {
+        Command::Serve(args) => crate::server::serve(&args, config),
         Command::Config => match serde_saphyr::to_string(&config) {
             Ok(text) => {
                 print!("{text}");

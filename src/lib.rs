@@ -6,7 +6,9 @@
 //! from the image's config, whether to move `command` into `args` or to
 //! prepend the wrapper; the front ends (`serve`, `review`, `audit`) apply it.
 
+pub mod admission;
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod image;
+pub mod server;

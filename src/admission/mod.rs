@@ -1,0 +1,232 @@
+//! Admission: an AdmissionReview in, an AdmissionReview out.
+//!
+//! Pure and I/O-free like the engine it wraps: the server decodes with
+//! [`decode`], takes the object with [`AdmissionRequest::take_object`],
+//! resolves image facts, and answers with [`review`] (or [`untouched`] /
+//! [`failed`]). Every mode answers `allowed: true` unless the configuration
+//! says to deny on internal errors.
+//!
+//! Every finding becomes a warning (its one-line summary) and, grouped by
+//! rule, an audit annotation holding the findings as JSON — in `fix` mode as
+//! in `audit` mode, so the audit log explains a patch as well as a report.
+
+mod request;
+mod response;
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use serde_json::Value;
+
+use crate::config::server::OnError;
+use crate::engine::{self, Finding, Mode, Policy};
+use crate::image::Facts;
+pub use request::{API_VERSION, AdmissionRequest, DecodeError, GroupVersionKind, KIND, Operation, Skip, decode};
+pub use response::{AdmissionResponse, MAX_AUDIT_KEY, MAX_WARNING_CHARS, MAX_WARNINGS_TOTAL, Status, valid_audit_key};
+
+/// How an admission ended, for metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The answer carries a patch.
+    Patched,
+    /// Nothing found (or nothing to look at).
+    Clean,
+    /// Findings reported, nothing changed.
+    Audited,
+    /// The work could not be done; answered per `server.onError`.
+    Error,
+}
+
+impl Outcome {
+    /// Every outcome, in a fixed order (metric tables index by it).
+    pub const ALL: [Outcome; 4] = [Outcome::Patched, Outcome::Clean, Outcome::Audited, Outcome::Error];
+
+    /// The lowercase label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Patched => "patched",
+            Outcome::Clean => "clean",
+            Outcome::Audited => "audited",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// The answer to one admission, with what the server counts and logs.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    /// What goes back to the API server.
+    pub response: AdmissionResponse,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// What the engine found.
+    pub findings: Vec<Finding>,
+}
+
+/// Allows the request unchanged, having nothing to look at.
+pub fn untouched(uid: &str) -> Verdict {
+    Verdict {
+        response: AdmissionResponse::allow(uid),
+        outcome: Outcome::Clean,
+        findings: Vec::new(),
+    }
+}
+
+/// The answer when the work could not be done (`why`, one short line):
+/// allowed with a warning, or denied, as `on_error` says.
+pub fn failed(uid: &str, why: &str, on_error: OnError) -> Verdict {
+    let response = match on_error {
+        OnError::Allow => {
+            let mut r = AdmissionResponse::allow(uid);
+            r.warn(&format!("entrypoint-guard: not checked: {why}"));
+            r
+        }
+        OnError::Deny => {
+            AdmissionResponse::deny(uid, 500, format!("entrypoint-guard could not check this object: {why}"))
+        }
+    };
+    Verdict {
+        response,
+        outcome: Outcome::Error,
+        findings: Vec::new(),
+    }
+}
+
+/// Runs the engine on `object` and answers: the patch (if the mode allows
+/// one), a warning per finding, and the findings as audit annotations.
+///
+/// A panic inside the engine is caught and answered like any internal error.
+pub fn review(uid: &str, object: &Value, facts: &Facts, policy: &Policy, ceiling: Mode, on_error: OnError) -> Verdict {
+    let inspection = match catch_unwind(AssertUnwindSafe(|| engine::inspect(object, facts, policy, ceiling))) {
+        Ok(inspection) => inspection,
+        Err(_) => return failed(uid, "internal error in the engine", on_error),
+    };
+    let mut response = AdmissionResponse::allow(uid);
+    if inspection.changes() {
+        // Patch operations are plain JSON values; encoding cannot fail.
+        response.patch = Some(serde_json::to_vec(&inspection.patch).expect("patch operations serialize"));
+    }
+    add_warnings(&mut response, &inspection.findings);
+    response.audit_annotations = audit_annotations(&inspection.findings);
+    let outcome = match (inspection.changes(), inspection.findings.is_empty()) {
+        (true, _) => Outcome::Patched,
+        (false, true) => Outcome::Clean,
+        (false, false) => Outcome::Audited,
+    };
+    Verdict {
+        response,
+        outcome,
+        findings: inspection.findings,
+    }
+}
+
+/// One warning per finding; when they do not all fit in the API server's
+/// 4096 characters, the last one says how many were left out.
+fn add_warnings(response: &mut AdmissionResponse, findings: &[Finding]) {
+    let mut shown = 0;
+    for finding in findings {
+        if !response.warn(&finding.summary()) {
+            break;
+        }
+        shown += 1;
+    }
+    if shown == findings.len() {
+        return;
+    }
+    loop {
+        let note = format!(
+            "entrypoint-guard: {} more findings not shown (see audit annotations)",
+            findings.len() - shown
+        );
+        if response.warn(&note) {
+            return;
+        }
+        response.warnings.pop();
+        shown -= 1;
+    }
+}
+
+/// The findings grouped by rule: key = rule id, value = JSON array of the findings.
+fn audit_annotations(findings: &[Finding]) -> BTreeMap<String, String> {
+    let mut by_rule: BTreeMap<&'static str, Vec<&Finding>> = BTreeMap::new();
+    for finding in findings {
+        by_rule.entry(finding.rule.id()).or_default().push(finding);
+    }
+    by_rule
+        .into_iter()
+        .map(|(id, group)| {
+            let json = serde_json::to_string(&group).expect("findings serialize");
+            (id.to_string(), json)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Rule;
+    use crate::image::ImageFacts;
+    use serde_json::json;
+
+    fn pod(containers: usize) -> Value {
+        let containers: Vec<Value> = (0..containers)
+            .map(|i| json!({"name": format!("c{i}"), "image": "registry.example/app:1.0", "command": ["run"]}))
+            .collect();
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": containers}})
+    }
+
+    fn facts() -> Facts {
+        let mut f = Facts::new();
+        f.insert(
+            "registry.example/app:1.0",
+            ImageFacts::known(vec!["/chalk".into(), "exec".into(), "--".into()], None),
+        );
+        f
+    }
+
+    #[test]
+    fn fix_patches_and_audit_reports() {
+        let policy = Policy::default();
+        let fixed = review("u", &pod(1), &facts(), &policy, Mode::Fix, OnError::Allow);
+        assert_eq!(fixed.outcome, Outcome::Patched);
+        assert!(fixed.response.patch.is_some());
+        assert_eq!(fixed.response.warnings.len(), 1);
+        let audited = review("u", &pod(1), &facts(), &policy, Mode::Audit, OnError::Allow);
+        assert_eq!(audited.outcome, Outcome::Audited);
+        assert_eq!(audited.response.patch, None);
+        let value: Value =
+            serde_json::from_str(&audited.response.audit_annotations[Rule::CommandBypassesWrapper.id()]).unwrap();
+        assert_eq!(value[0]["fix"], "args");
+        assert_eq!(value[0]["applied"], false);
+    }
+
+    #[test]
+    fn too_many_warnings_end_with_a_count() {
+        let verdict = review("u", &pod(80), &facts(), &Policy::default(), Mode::Fix, OnError::Allow);
+        let warnings = &verdict.response.warnings;
+        let total: usize = warnings.iter().map(|w| w.chars().count()).sum();
+        assert!(total <= MAX_WARNINGS_TOTAL);
+        let last = warnings.last().unwrap();
+        let shown = warnings.len() - 1;
+        assert_eq!(
+            last,
+            &format!(
+                "entrypoint-guard: {} more findings not shown (see audit annotations)",
+                80 - shown
+            )
+        );
+    }
+
+    #[test]
+    fn failure_follows_on_error() {
+        let allowed = failed("u", "deadline exceeded", OnError::Allow);
+        assert!(allowed.response.allowed);
+        assert_eq!(
+            allowed.response.warnings,
+            ["entrypoint-guard: not checked: deadline exceeded"]
+        );
+        let denied = failed("u", "deadline exceeded", OnError::Deny);
+        assert!(!denied.response.allowed);
+        assert_eq!(denied.response.status.as_ref().unwrap().code, 500);
+    }
+}

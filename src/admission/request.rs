@@ -1,0 +1,359 @@
+//! AdmissionReview v1 requests: decoding, and what the webhook does with each.
+//!
+//! The review is decoded into minimal structs that keep `request.object` as
+//! the raw JSON the API server sent (`serde_json::Value`). kube's
+//! `AdmissionReview<DynamicObject>` is not used on purpose: `DynamicObject`
+//! re-reads `metadata` through the typed `ObjectMeta`, which drops what the
+//! typed struct cannot hold (a `creationTimestamp: null`, for one), so the
+//! engine would see — and patch against — a different object than the API
+//! server holds. Every field not named here is skipped, so newer API servers
+//! can add fields freely.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::engine::workload;
+
+/// The only AdmissionReview version served (and answered).
+pub const API_VERSION: &str = "admission.k8s.io/v1";
+/// The `kind` of a review, in and out.
+pub const KIND: &str = "AdmissionReview";
+
+/// A group/version/kind, as in `request.kind`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct GroupVersionKind {
+    /// API group; empty for the core group.
+    #[serde(default)]
+    pub group: String,
+    /// API version within the group.
+    #[serde(default)]
+    pub version: String,
+    /// The kind, e.g. `Pod`.
+    #[serde(default)]
+    pub kind: String,
+}
+
+impl GroupVersionKind {
+    /// `group/version`, or `version` for the core group.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+}
+
+/// The operation being admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// An object is created.
+    Create,
+    /// An object is replaced or patched.
+    Update,
+    /// An object is deleted.
+    Delete,
+    /// A connect subresource (exec, attach, port-forward, proxy).
+    Connect,
+    /// Anything else a future API server may send.
+    Other,
+}
+
+impl Operation {
+    fn parse(s: &str) -> Operation {
+        match s {
+            "CREATE" => Operation::Create,
+            "UPDATE" => Operation::Update,
+            "DELETE" => Operation::Delete,
+            "CONNECT" => Operation::Connect,
+            _ => Operation::Other,
+        }
+    }
+
+    /// The name the API server uses (`CREATE`, ...); `other` for unknown ones.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::Connect => "CONNECT",
+            Operation::Other => "other",
+        }
+    }
+}
+
+/// What the webhook needs from one AdmissionReview request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdmissionRequest {
+    /// Echoed in the response.
+    pub uid: String,
+    /// The kind of the object (`request.kind`).
+    pub kind: GroupVersionKind,
+    /// The operation.
+    pub operation: Operation,
+    /// The object's name (absent on CREATE with `generateName`).
+    pub name: Option<String>,
+    /// The namespace, for namespaced objects.
+    pub namespace: Option<String>,
+    /// The subresource (`status`, `ephemeralcontainers`, ...), if any.
+    pub sub_resource: Option<String>,
+    /// Whether this is a dry run. It changes nothing: the webhook has no side effects.
+    pub dry_run: bool,
+    /// The object as the API server sent it (`None` for DELETE and some CONNECTs).
+    pub object: Option<Value>,
+}
+
+/// Why a request body is not an AdmissionReview this webhook can answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Not JSON, or a field has the wrong type.
+    Json {
+        /// The field path where decoding stopped (`.` for the document).
+        path: String,
+        /// What serde_json said, with line and column.
+        message: String,
+    },
+    /// `apiVersion` is not `admission.k8s.io/v1`.
+    ApiVersion(Option<String>),
+    /// `kind` is not `AdmissionReview`.
+    Kind(Option<String>),
+    /// No `request`.
+    MissingRequest,
+    /// A required field of `request` is missing or empty.
+    MissingField(&'static str),
+    /// `request.object` is present but not a JSON object.
+    ObjectNotAnObject,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = |v: &Option<String>| v.as_ref().map_or_else(|| "missing".to_string(), |s| format!("{s:?}"));
+        match self {
+            DecodeError::Json { path, message } => write!(f, "not a valid AdmissionReview: at {path}: {message}"),
+            DecodeError::ApiVersion(v) => write!(f, "apiVersion is {}; only {API_VERSION} is served", shown(v)),
+            DecodeError::Kind(v) => write!(f, "kind is {}; expected {KIND}", shown(v)),
+            DecodeError::MissingRequest => write!(f, "the AdmissionReview has no request"),
+            DecodeError::MissingField(field) => write!(f, "request.{field} is missing or empty"),
+            DecodeError::ObjectNotAnObject => write!(f, "request.object is not a JSON object"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewIn {
+    api_version: Option<String>,
+    kind: Option<String>,
+    request: Option<RequestIn>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestIn {
+    uid: Option<String>,
+    kind: Option<GroupVersionKind>,
+    operation: Option<String>,
+    name: Option<String>,
+    namespace: Option<String>,
+    sub_resource: Option<String>,
+    dry_run: Option<bool>,
+    object: Option<Value>,
+}
+
+/// Decodes an AdmissionReview v1 request body.
+pub fn decode(body: &[u8]) -> Result<AdmissionRequest, DecodeError> {
+    let review: ReviewIn = match serde_json::from_slice(body) {
+        Ok(review) => review,
+        Err(_) => return Err(explain(body)),
+    };
+    if review.api_version.as_deref() != Some(API_VERSION) {
+        return Err(DecodeError::ApiVersion(review.api_version));
+    }
+    if review.kind.as_deref() != Some(KIND) {
+        return Err(DecodeError::Kind(review.kind));
+    }
+    let request = review.request.ok_or(DecodeError::MissingRequest)?;
+    let uid = request
+        .uid
+        .filter(|u| !u.is_empty())
+        .ok_or(DecodeError::MissingField("uid"))?;
+    let kind = request
+        .kind
+        .filter(|k| !k.kind.is_empty())
+        .ok_or(DecodeError::MissingField("kind"))?;
+    let operation = request
+        .operation
+        .filter(|o| !o.is_empty())
+        .ok_or(DecodeError::MissingField("operation"))?;
+    if request.object.as_ref().is_some_and(|o| !o.is_object()) {
+        return Err(DecodeError::ObjectNotAnObject);
+    }
+    Ok(AdmissionRequest {
+        uid,
+        kind,
+        operation: Operation::parse(&operation),
+        name: request.name.filter(|n| !n.is_empty()),
+        namespace: request.namespace.filter(|n| !n.is_empty()),
+        sub_resource: request.sub_resource.filter(|s| !s.is_empty()),
+        dry_run: request.dry_run.unwrap_or(false),
+        object: request.object,
+    })
+}
+
+/// Decodes again, slowly, to say where the body went wrong. Only bad
+/// requests pay for tracking the field path.
+fn explain(body: &[u8]) -> DecodeError {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, ReviewIn>(&mut de) {
+        Ok(_) => match de.end() {
+            Err(e) => DecodeError::Json {
+                path: ".".into(),
+                message: e.to_string(),
+            },
+            // Unreachable in practice: the fast decode failed on the same bytes.
+            Ok(()) => DecodeError::Json {
+                path: ".".into(),
+                message: "undecodable".into(),
+            },
+        },
+        Err(e) => DecodeError::Json {
+            path: e.path().to_string(),
+            message: e.into_inner().to_string(),
+        },
+    }
+}
+
+/// Why a request is allowed without looking at it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// DELETE, CONNECT and unknown operations change no pod spec.
+    Operation,
+    /// A Pod's command, args and image cannot be fixed on UPDATE: they are
+    /// immutable (image aside), and the CREATE already reported.
+    PodUpdate,
+    /// A kind holding no pod spec.
+    Kind,
+    /// A subresource (`status`, `ephemeralcontainers`, ...): never the pod spec's containers.
+    SubResource,
+    /// No object to look at.
+    NoObject,
+}
+
+impl Skip {
+    /// A short reason, for debug logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skip::Operation => "operation",
+            Skip::PodUpdate => "pod-update",
+            Skip::Kind => "kind",
+            Skip::SubResource => "subresource",
+            Skip::NoObject => "no-object",
+        }
+    }
+}
+
+impl AdmissionRequest {
+    /// Takes the object out if the engine should look at it, else says why not.
+    ///
+    /// The returned object always carries `kind` and `apiVersion` (from
+    /// `request.kind` when the object lacks them), which the engine needs to
+    /// find its pod specs; both are only read, never patched.
+    pub fn take_object(&mut self) -> Result<Value, Skip> {
+        let api_version = self.kind.api_version();
+        let kind = self.kind.kind.as_str();
+        if !matches!(self.operation, Operation::Create | Operation::Update) {
+            return Err(Skip::Operation);
+        }
+        if self.sub_resource.is_some() {
+            return Err(Skip::SubResource);
+        }
+        if workload::template_pointer(Some(&api_version), kind).is_none() {
+            return Err(Skip::Kind);
+        }
+        if kind == "Pod" && self.operation == Operation::Update {
+            return Err(Skip::PodUpdate);
+        }
+        let mut object = self.object.take().ok_or(Skip::NoObject)?;
+        if let Some(map) = object.as_object_mut() {
+            if !map.contains_key("kind") {
+                map.insert("kind".into(), Value::String(kind.to_string()));
+            }
+            if !map.contains_key("apiVersion") {
+                map.insert("apiVersion".into(), Value::String(api_version));
+            }
+        }
+        Ok(object)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(v: Value) -> Vec<u8> {
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    fn review(request: Value) -> Vec<u8> {
+        body(json!({"apiVersion": API_VERSION, "kind": KIND, "request": request}))
+    }
+
+    #[test]
+    fn errors_say_what_and_where() {
+        let e = decode(b"{\"apiVersion\": \"admission.k8s.io/v1\", \"kind\": ").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("not a valid AdmissionReview: at kind: EOF while parsing"),
+            "{e}"
+        );
+        let e = decode(&review(json!({"uid": 5}))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "not a valid AdmissionReview: at request.uid: invalid type: integer `5`, expected a string at line 1 column 79"
+        );
+        let e = decode(&body(json!({"apiVersion": "admission.k8s.io/v1beta1", "kind": KIND}))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "apiVersion is \"admission.k8s.io/v1beta1\"; only admission.k8s.io/v1 is served"
+        );
+        let e = decode(&body(json!({"apiVersion": API_VERSION}))).unwrap_err();
+        assert_eq!(e, DecodeError::Kind(None));
+        let e = decode(&review(json!({"kind": {"kind": "Pod"}, "operation": "CREATE"}))).unwrap_err();
+        assert_eq!(e.to_string(), "request.uid is missing or empty");
+        let e = decode(&review(
+            json!({"uid": "u", "kind": {"kind": "Pod"}, "operation": "CREATE", "object": []}),
+        ));
+        assert_eq!(e.unwrap_err(), DecodeError::ObjectNotAnObject);
+    }
+
+    #[test]
+    fn only_pod_specs_on_create_and_update_are_inspected() {
+        let pod = json!({"spec": {"containers": []}});
+        let req = |kind: Value, operation: &str, object: Option<Value>| {
+            let mut r = json!({"uid": "u", "kind": kind, "operation": operation});
+            if let Some(o) = object {
+                r["object"] = o;
+            }
+            decode(&review(r)).unwrap().take_object()
+        };
+        let pod_kind = json!({"group": "", "version": "v1", "kind": "Pod"});
+        let object = req(pod_kind.clone(), "CREATE", Some(pod.clone())).unwrap();
+        assert_eq!(object["kind"], "Pod");
+        assert_eq!(object["apiVersion"], "v1");
+        assert_eq!(req(pod_kind.clone(), "UPDATE", Some(pod.clone())), Err(Skip::PodUpdate));
+        assert_eq!(req(pod_kind.clone(), "DELETE", None), Err(Skip::Operation));
+        assert_eq!(req(pod_kind.clone(), "CONNECT", None), Err(Skip::Operation));
+        assert_eq!(req(pod_kind.clone(), "CREATE", None), Err(Skip::NoObject));
+        let deployment = json!({"group": "apps", "version": "v1", "kind": "Deployment"});
+        assert!(req(deployment.clone(), "UPDATE", Some(json!({"spec": {}}))).is_ok());
+        let config_map = json!({"group": "", "version": "v1", "kind": "ConfigMap"});
+        assert_eq!(req(config_map, "CREATE", Some(json!({}))), Err(Skip::Kind));
+        let not_apps = json!({"group": "example.com", "version": "v1", "kind": "Deployment"});
+        assert_eq!(req(not_apps, "CREATE", Some(json!({}))), Err(Skip::Kind));
+    }
+}

@@ -1,0 +1,326 @@
+//! Prometheus metrics of the webhook, all named `entrypoint_guard_*`.
+//!
+//! Label sets are small and fixed (route, a bounded list of kinds, operation,
+//! mode, outcome, rule), so each series' counter is looked up in its family
+//! once and kept in a `OnceLock` slot: after the first request of a kind, the
+//! hot path is an atomic load and an atomic add, with no lock taken.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+use super::histogram::AtomicHistogram;
+use crate::admission::{Operation, Outcome};
+use crate::engine::{Finding, Mode, Rule};
+
+/// The admission routes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// `POST /mutate`: the configured mode.
+    Mutate,
+    /// `POST /audit`: at most audit.
+    Audit,
+}
+
+impl Route {
+    /// Both routes.
+    pub const ALL: [Route; 2] = [Route::Mutate, Route::Audit];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Mutate => "mutate",
+            Route::Audit => "audit",
+        }
+    }
+
+    /// The most this route may do to an object.
+    pub fn ceiling(self) -> Mode {
+        match self {
+            Route::Mutate => Mode::Fix,
+            Route::Audit => Mode::Audit,
+        }
+    }
+}
+
+/// Kinds counted by name; any other kind is `other`, so the label stays bounded.
+const KINDS: [&str; 9] = [
+    "Pod",
+    "PodTemplate",
+    "ReplicationController",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Job",
+    "CronJob",
+];
+const OPERATIONS: [Operation; 5] = [
+    Operation::Create,
+    Operation::Update,
+    Operation::Delete,
+    Operation::Connect,
+    Operation::Other,
+];
+const MODES: [Mode; 3] = [Mode::Off, Mode::Audit, Mode::Fix];
+const REQUEST_SLOTS: usize = Route::ALL.len() * (KINDS.len() + 1) * OPERATIONS.len() * MODES.len() * Outcome::ALL.len();
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    kind: &'static str,
+    operation: &'static str,
+    mode: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FindingLabels {
+    rule: &'static str,
+    applied: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    route: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+/// Why a request got no AdmissionReview answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// HTTP 400: not an AdmissionReview v1.
+    BadRequest,
+    /// HTTP 413: body over `server.maxBodyBytes`.
+    TooLarge,
+    /// HTTP 415: not `application/json`.
+    UnsupportedMediaType,
+}
+
+impl Rejection {
+    fn as_str(self) -> &'static str {
+        match self {
+            Rejection::BadRequest => "bad-request",
+            Rejection::TooLarge => "too-large",
+            Rejection::UnsupportedMediaType => "unsupported-media-type",
+        }
+    }
+}
+
+/// Every metric the server exports, and the registry that encodes them.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_slots: Box<[OnceLock<Counter>]>,
+    durations: [AtomicHistogram; 2],
+    findings: Family<FindingLabels, Counter>,
+    finding_slots: [[OnceLock<Counter>; 2]; Rule::ALL.len()],
+    errors: Family<ReasonLabels, Counter>,
+    rejected: Family<ReasonLabels, Counter>,
+    tls_reloads: Family<ResultLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("entrypoint_guard");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "admission_requests",
+            "Admission requests answered, by route, kind, operation, mode and outcome",
+            requests.clone(),
+        );
+        let durations_family = Family::<RouteLabels, AtomicHistogram>::default();
+        registry.register(
+            "admission_duration_seconds",
+            "Time from a decoded request to its encoded answer, by route",
+            durations_family.clone(),
+        );
+        let durations = Route::ALL.map(|route| {
+            durations_family
+                .get_or_create(&RouteLabels { route: route.as_str() })
+                .clone()
+        });
+        let findings = Family::<FindingLabels, Counter>::default();
+        registry.register(
+            "findings",
+            "Engine findings in admission requests, by rule and whether the fix was applied",
+            findings.clone(),
+        );
+        let errors = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "admission_errors",
+            "Admissions answered per onError because the work failed, by reason",
+            errors.clone(),
+        );
+        let rejected = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "rejected_requests",
+            "Requests refused with an HTTP error instead of an AdmissionReview, by reason",
+            rejected.clone(),
+        );
+        let tls_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "tls_reloads",
+            "Serving certificate reloads after the files changed, by result",
+            tls_reloads.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            request_slots: (0..REQUEST_SLOTS).map(|_| OnceLock::new()).collect(),
+            durations,
+            findings,
+            finding_slots: std::array::from_fn(|_| [OnceLock::new(), OnceLock::new()]),
+            errors,
+            rejected,
+            tls_reloads,
+        }
+    }
+
+    /// Counts one answered admission and its latency.
+    pub fn admission(
+        &self,
+        route: Route,
+        kind: &str,
+        operation: Operation,
+        mode: Mode,
+        outcome: Outcome,
+        took: Duration,
+    ) {
+        let k = KINDS.iter().position(|&k| k == kind).unwrap_or(KINDS.len());
+        let o = OPERATIONS.iter().position(|&o| o == operation).unwrap_or(0);
+        let m = MODES.iter().position(|&m| m == mode).unwrap_or(0);
+        let out = Outcome::ALL.iter().position(|&x| x == outcome).unwrap_or(0);
+        let r = route as usize;
+        let slot = (((r * (KINDS.len() + 1) + k) * OPERATIONS.len() + o) * MODES.len() + m) * Outcome::ALL.len() + out;
+        self.request_slots[slot]
+            .get_or_init(|| {
+                let labels = RequestLabels {
+                    route: route.as_str(),
+                    kind: KINDS.get(k).copied().unwrap_or("other"),
+                    operation: operation.as_str(),
+                    mode: mode.as_str(),
+                    outcome: outcome.as_str(),
+                };
+                self.requests.get_or_create(&labels).clone()
+            })
+            .inc();
+        self.durations[r].observe(took);
+    }
+
+    /// Counts findings by rule.
+    pub fn findings(&self, findings: &[Finding]) {
+        for finding in findings {
+            let rule = Rule::ALL.iter().position(|&r| r == finding.rule).unwrap_or(0);
+            let applied = usize::from(finding.applied);
+            self.finding_slots[rule][applied]
+                .get_or_init(|| {
+                    let labels = FindingLabels {
+                        rule: finding.rule.id(),
+                        applied: if finding.applied { "true" } else { "false" },
+                    };
+                    self.findings.get_or_create(&labels).clone()
+                })
+                .inc();
+        }
+    }
+
+    /// Counts an admission whose work failed (`deadline`, `internal`).
+    pub fn error(&self, route: Route, reason: &'static str) {
+        let labels = ReasonLabels {
+            route: route.as_str(),
+            reason,
+        };
+        self.errors.get_or_create(&labels).inc();
+    }
+
+    /// Counts a request refused with an HTTP error.
+    pub fn rejected(&self, route: Route, why: Rejection) {
+        let labels = ReasonLabels {
+            route: route.as_str(),
+            reason: why.as_str(),
+        };
+        self.rejected.get_or_create(&labels).inc();
+    }
+
+    /// Counts a certificate reload attempt.
+    pub fn tls_reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.tls_reloads.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("encoding into a String");
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_land_in_labelled_series() {
+        let m = Metrics::new();
+        for _ in 0..2 {
+            m.admission(
+                Route::Audit,
+                "Deployment",
+                Operation::Update,
+                Mode::Audit,
+                Outcome::Audited,
+                Duration::from_micros(80),
+            );
+        }
+        m.admission(
+            Route::Mutate,
+            "Widget",
+            Operation::Create,
+            Mode::Fix,
+            Outcome::Clean,
+            Duration::ZERO,
+        );
+        m.rejected(Route::Mutate, Rejection::TooLarge);
+        let text = m.encode();
+        assert!(
+            text.contains(
+                "entrypoint_guard_admission_requests_total{route=\"audit\",kind=\"Deployment\",operation=\"UPDATE\",mode=\"audit\",outcome=\"audited\"} 2\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("kind=\"other\",operation=\"CREATE\",mode=\"fix\",outcome=\"clean\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("entrypoint_guard_admission_duration_seconds_count{route=\"audit\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("entrypoint_guard_rejected_requests_total{route=\"mutate\",reason=\"too-large\"} 1\n"));
+    }
+}

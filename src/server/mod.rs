@@ -1,0 +1,249 @@
+//! The HTTPS admission webhook: `POST /mutate` and `POST /audit` over TLS,
+//! `/healthz`, `/readyz` and `/metrics` over plain HTTP.
+//!
+//! [`Server::new`] takes the configuration and the image [`Resolver`] — the
+//! seam a registry resolver plugs into; [`Server::start`] binds both
+//! listeners and returns a [`Running`] server that shuts down gracefully.
+
+mod args;
+pub mod histogram;
+pub mod metrics;
+pub mod routes;
+pub mod selfsigned;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use args::{ServeArgs, serve};
+use metrics::Metrics;
+use routes::{AppState, HealthState};
+use tls::{TlsError, TlsFiles};
+
+use crate::config::Config;
+use crate::image::Resolver;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The serving certificate could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    /// A listener could not be bound.
+    #[error("cannot listen for {what} on {addr}: {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A listener failed while serving.
+    #[error("{what} listener failed: {source}")]
+    Serve {
+        /// Which listener.
+        what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A webhook ready to start.
+pub struct Server {
+    config: Config,
+    resolver: Arc<dyn Resolver>,
+}
+
+impl Server {
+    /// A server for `config` whose image facts come from `resolver`.
+    pub fn new(config: Config, resolver: Arc<dyn Resolver>) -> Self {
+        Server { config, resolver }
+    }
+
+    /// Loads the certificate, binds both listeners and starts serving.
+    pub async fn start(self) -> Result<Running, ServeError> {
+        let server = &self.config.server;
+        let files = TlsFiles {
+            cert: server.tls_cert.clone(),
+            key: server.tls_key.clone(),
+        };
+        let loaded = files.load()?;
+        let metrics = Arc::new(Metrics::new());
+        let health_state = Arc::new(HealthState {
+            ready: AtomicBool::new(false),
+            metrics: metrics.clone(),
+        });
+        let (stop_tx, stop_rx) = watch::channel(false);
+
+        let health = match server.health_listen {
+            None => None,
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServeError::Bind {
+                        what: "health",
+                        addr,
+                        source,
+                    })?;
+                let bound = listener.local_addr().map_err(|source| ServeError::Bind {
+                    what: "health",
+                    addr,
+                    source,
+                })?;
+                let router = routes::health_router(health_state.clone());
+                let mut stop = stop_rx.clone();
+                let task = tokio::spawn(async move {
+                    axum::serve(listener, router)
+                        .with_graceful_shutdown(async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        })
+                        .await
+                });
+                Some((bound, task))
+            }
+        };
+
+        let bind = |source| ServeError::Bind {
+            what: "admission",
+            addr: server.listen,
+            source,
+        };
+        let listener = std::net::TcpListener::bind(server.listen).map_err(bind)?;
+        listener.set_nonblocking(true).map_err(bind)?;
+        let addr = listener.local_addr().map_err(bind)?;
+        let rustls = RustlsConfig::from_config(loaded.config);
+        let acceptor = RustlsAcceptor::new(rustls.clone()).acceptor(NoDelayAcceptor::new());
+        let handle = axum_server::Handle::new();
+        let state = Arc::new(AppState::new(&self.config, self.resolver, metrics.clone()));
+        let app = routes::admission_router(state, server.max_body_bytes);
+        let https = axum_server::from_tcp(listener)
+            .map_err(bind)?
+            .acceptor(acceptor)
+            .handle(handle.clone());
+        let admission = tokio::spawn(https.serve(app.into_make_service()));
+        let watcher = tokio::spawn(tls::watch(
+            files,
+            rustls,
+            loaded.hash,
+            server.cert_reload_interval.get(),
+            metrics.clone(),
+        ));
+        handle.listening().await;
+        health_state.ready.store(true, Ordering::Release);
+        tracing::info!(%addr, health = ?health.as_ref().map(|h| h.0), mode = self.config.mode.as_str(), "serving admission requests");
+        Ok(Running {
+            addr,
+            health_addr: health.as_ref().map(|h| h.0),
+            handle,
+            grace: server.shutdown_grace.get(),
+            health_state,
+            stop: stop_tx,
+            admission,
+            health: health.map(|h| h.1),
+            watcher,
+            metrics,
+        })
+    }
+}
+
+/// A started server.
+pub struct Running {
+    addr: SocketAddr,
+    health_addr: Option<SocketAddr>,
+    handle: axum_server::Handle<SocketAddr>,
+    grace: Duration,
+    health_state: Arc<HealthState>,
+    stop: watch::Sender<bool>,
+    admission: JoinHandle<std::io::Result<()>>,
+    health: Option<JoinHandle<std::io::Result<()>>>,
+    watcher: JoinHandle<()>,
+    metrics: Arc<Metrics>,
+}
+
+impl Running {
+    /// The address the HTTPS admission listener is bound to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The address of the plain-HTTP health listener, if on.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_addr
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Stops accepting connections and lets in-flight requests finish
+    /// (within `server.shutdown_grace`); [`Running::wait`] returns when done.
+    pub fn shutdown(&self) {
+        self.health_state.ready.store(false, Ordering::Release);
+        self.handle.graceful_shutdown(Some(self.grace));
+    }
+
+    /// Waits until the server has stopped (after [`Running::shutdown`] or a failure).
+    pub async fn wait(self) -> Result<(), ServeError> {
+        let served = self.admission.await;
+        self.watcher.abort();
+        let _ = self.stop.send(true);
+        if let Some(health) = self.health
+            && let Ok(Err(source)) = health.await
+        {
+            return Err(ServeError::Serve { what: "health", source });
+        }
+        match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(source)) => Err(ServeError::Serve {
+                what: "admission",
+                source,
+            }),
+            Err(join) => Err(ServeError::Serve {
+                what: "admission",
+                source: std::io::Error::other(join),
+            }),
+        }
+    }
+
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> Result<(), ServeError> {
+        shutdown_signal().await;
+        tracing::info!(grace = ?self.grace, "shutting down: finishing in-flight requests");
+        self.shutdown();
+        self.wait().await
+    }
+}
+
+/// Resolves on SIGTERM (what the kubelet sends) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the server");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

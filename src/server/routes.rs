@@ -1,0 +1,299 @@
+//! The admission routes (`POST /mutate`, `POST /audit`) and the plain-HTTP
+//! health routes (`/healthz`, `/readyz`, `/metrics`).
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::FutureExt;
+use serde_json::Value;
+
+use super::metrics::{Metrics, Rejection, Route};
+use crate::admission::{self, AdmissionRequest, Verdict};
+use crate::config::server::OnError;
+use crate::config::{Config, Span};
+use crate::engine::{self, Policy};
+use crate::image::{Facts, LookupContext, Resolver};
+
+/// What every admission needs, shared by all requests and never locked.
+pub struct AppState {
+    policy: Policy,
+    resolver: Arc<dyn Resolver>,
+    /// `registry.budget`: the most image lookups may take.
+    budget: Duration,
+    /// `registry.safetyMargin`: kept free of the API server's timeout for answering.
+    safety_margin: Duration,
+    /// `server.requestTimeout`: the timeout when the request states none.
+    default_timeout: Duration,
+    on_error: OnError,
+    metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// The state for `config`, resolving images with `resolver`.
+    pub fn new(config: &Config, resolver: Arc<dyn Resolver>, metrics: Arc<Metrics>) -> Self {
+        AppState {
+            policy: config.policy(),
+            resolver,
+            budget: config.registry.budget.get(),
+            safety_margin: config.registry.safety_margin.get(),
+            default_timeout: config.server.request_timeout.get(),
+            on_error: config.server.on_error,
+            metrics,
+        }
+    }
+}
+
+/// The HTTPS admission router.
+pub fn admission_router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/mutate", post(mutate))
+        .route("/audit", post(audit))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+async fn mutate(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    state.admit(Route::Mutate, query.as_deref(), &headers, body).await
+}
+
+async fn audit(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    state.admit(Route::Audit, query.as_deref(), &headers, body).await
+}
+
+/// The `timeout` the API server appends (`?timeout=10s`), if present and readable.
+pub fn query_timeout(query: Option<&str>) -> Option<Duration> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == "timeout")
+        .and_then(|(_, value)| Span::parse(value).ok())
+        .map(Span::get)
+}
+
+/// Whether the request says its body is JSON (`application/json`, any parameters).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn refuse(status: StatusCode, message: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message + "\n",
+    )
+        .into_response()
+}
+
+impl AppState {
+    async fn admit(
+        &self,
+        route: Route,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: Result<Bytes, BytesRejection>,
+    ) -> Response {
+        let started = Instant::now();
+        let body = match body {
+            Ok(body) => body,
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                self.metrics.rejected(route, Rejection::TooLarge);
+                return refuse(StatusCode::PAYLOAD_TOO_LARGE, rejection.body_text());
+            }
+            Err(rejection) => {
+                self.metrics.rejected(route, Rejection::BadRequest);
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the body: {}", rejection.body_text()),
+                );
+            }
+        };
+        if !is_json(headers) {
+            self.metrics.rejected(route, Rejection::UnsupportedMediaType);
+            return refuse(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "an AdmissionReview must be sent as Content-Type: application/json".into(),
+            );
+        }
+        let mut request = match admission::decode(&body) {
+            Ok(request) => request,
+            Err(e) => {
+                self.metrics.rejected(route, Rejection::BadRequest);
+                tracing::debug!(route = route.as_str(), error = %e, "undecodable admission request");
+                return refuse(StatusCode::BAD_REQUEST, e.to_string());
+            }
+        };
+        drop(body);
+        let mode = self.policy.mode.min(route.ceiling());
+        let timeout = query_timeout(query).unwrap_or(self.default_timeout);
+        let verdict = match request.take_object() {
+            Ok(object) => self.inspect(route, &request, object, timeout).await,
+            Err(skip) => {
+                tracing::debug!(uid = %request.uid, skip = skip.as_str(), "admission request not inspected");
+                admission::untouched(&request.uid)
+            }
+        };
+        let kind = request.kind.kind.as_str();
+        self.metrics
+            .admission(route, kind, request.operation, mode, verdict.outcome, started.elapsed());
+        self.metrics.findings(&verdict.findings);
+        self.log(route, &request, &verdict, started);
+        let mut response = Response::new(Body::from(verdict.response.to_json()));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    }
+
+    /// Resolves the object's images within the deadline and runs the engine.
+    async fn inspect(&self, route: Route, request: &AdmissionRequest, object: Value, timeout: Duration) -> Verdict {
+        let uid = request.uid.as_str();
+        // The answer must leave before the API server gives up on it.
+        let hard = timeout.saturating_sub(self.safety_margin);
+        let images = engine::images(&object, &self.policy);
+        let facts = if images.is_empty() {
+            Facts::new()
+        } else {
+            let ctx = LookupContext::of(&object, request.namespace.as_deref());
+            let deadline = Instant::now() + hard.min(self.budget);
+            let lookup = AssertUnwindSafe(self.resolver.resolve(&images, &ctx, deadline)).catch_unwind();
+            // `timeout` polls the lookup before the clock, so an immediate
+            // (offline) answer wins even with no time left.
+            match tokio::time::timeout(hard, lookup).await {
+                Ok(Ok(facts)) => facts,
+                Ok(Err(_)) => {
+                    self.metrics.error(route, "internal");
+                    return admission::failed(uid, "internal error in the image resolver", self.on_error);
+                }
+                Err(_) => {
+                    self.metrics.error(route, "deadline");
+                    let why = format!("image lookups did not finish within {} ms", hard.as_millis());
+                    return admission::failed(uid, &why, self.on_error);
+                }
+            }
+        };
+        let verdict = admission::review(uid, &object, &facts, &self.policy, route.ceiling(), self.on_error);
+        if verdict.outcome == admission::Outcome::Error {
+            self.metrics.error(route, "internal");
+        }
+        verdict
+    }
+
+    fn log(&self, route: Route, request: &AdmissionRequest, verdict: &Verdict, started: Instant) {
+        let namespace = request.namespace.as_deref().unwrap_or("");
+        let kind = request.kind.kind.as_str();
+        let name = request.name.as_deref().unwrap_or("");
+        for finding in &verdict.findings {
+            let container = finding.container.as_ref().map_or("", |c| c.name.as_str());
+            tracing::info!(
+                route = route.as_str(),
+                uid = %request.uid,
+                namespace,
+                kind,
+                name,
+                container,
+                rule = finding.rule.id(),
+                applied = finding.applied,
+                dry_run = request.dry_run,
+                "{}",
+                finding.message
+            );
+        }
+        tracing::debug!(
+            route = route.as_str(),
+            uid = %request.uid,
+            namespace,
+            kind,
+            name,
+            operation = request.operation.as_str(),
+            outcome = verdict.outcome.as_str(),
+            micros = started.elapsed().as_micros() as u64,
+            "admission answered"
+        );
+    }
+}
+
+/// State of the health listener.
+pub struct HealthState {
+    /// Set once the admission listener serves TLS with the loaded configuration.
+    pub ready: AtomicBool,
+    /// What `/metrics` shows.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The plain-HTTP router: `/healthz`, `/readyz` and `/metrics`.
+pub fn health_router(state: Arc<HealthState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(|State(s): State<Arc<HealthState>>| async move {
+                if s.ready.load(Ordering::Acquire) {
+                    (StatusCode::OK, "ready\n")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(|State(s): State<Arc<HealthState>>| async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    s.metrics.encode(),
+                )
+            }),
+        )
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_api_server_timeout() {
+        assert_eq!(query_timeout(Some("timeout=10s")), Some(Duration::from_secs(10)));
+        assert_eq!(query_timeout(Some("a=b&timeout=1m30s")), Some(Duration::from_secs(90)));
+        assert_eq!(query_timeout(Some("timeout=soon")), None);
+        assert_eq!(query_timeout(None), None);
+    }
+
+    #[test]
+    fn json_content_types() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(v));
+            h
+        };
+        assert!(is_json(&with("application/json")));
+        assert!(is_json(&with("Application/JSON; charset=utf-8")));
+        assert!(!is_json(&with("text/plain")));
+        assert!(!is_json(&HeaderMap::new()));
+    }
+}
