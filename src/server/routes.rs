@@ -1,7 +1,7 @@
 //! The admission routes (`POST /mutate`, `POST /audit`) and the plain-HTTP
 //! health routes (`/healthz`, `/readyz`, `/metrics`).
 
-use std::panic::AssertUnwindSafe;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -178,7 +178,15 @@ impl AppState {
         } else {
             let ctx = LookupContext::of(&object, request.namespace.as_deref());
             let deadline = Instant::now() + hard.min(self.budget);
-            let lookup = AssertUnwindSafe(self.resolver.resolve(&images, &ctx, deadline)).catch_unwind();
+            // A resolver that panics (building its future or polling it) is
+            // an internal error, not a dropped connection.
+            let lookup = match catch_unwind(AssertUnwindSafe(|| self.resolver.resolve(&images, &ctx, deadline))) {
+                Ok(lookup) => AssertUnwindSafe(lookup).catch_unwind(),
+                Err(_) => {
+                    self.metrics.error(route, "internal");
+                    return admission::failed(uid, "internal error in the image resolver", self.on_error);
+                }
+            };
             // `timeout` polls the lookup before the clock, so an immediate
             // (offline) answer wins even with no time left.
             match tokio::time::timeout(hard, lookup).await {
