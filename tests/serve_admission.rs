@@ -258,3 +258,36 @@ fn with_kind(object: &Value) -> Value {
     object["apiVersion"] = json!("batch/v1");
     object
 }
+
+#[test]
+fn the_engine_sees_the_object_exactly_as_the_api_server_sent_it() {
+    use kube::core::DynamicObject;
+    use kube::core::admission::AdmissionReview;
+    let mut kube_differs = 0;
+    for (stem, review) in fixtures() {
+        let raw = serde_json::to_vec(&review).unwrap();
+        let mut request = entrypoint_guard::admission::decode(&raw).unwrap();
+        assert_eq!(
+            request.object.as_ref(),
+            review["request"].get("object").filter(|o| !o.is_null()),
+            "{stem}"
+        );
+        if let Ok(object) = request.take_object() {
+            assert_eq!(
+                object, review["request"]["object"],
+                "{stem}: handed to the engine unchanged"
+            );
+        }
+        // Why kube's typed review is not used: DynamicObject re-reads metadata
+        // through ObjectMeta, so the object it gives back is not the one sent.
+        let typed: AdmissionReview<DynamicObject> = serde_json::from_slice(&raw).unwrap();
+        let through_kube = serde_json::to_value(typed.request.unwrap().object.unwrap()).unwrap();
+        if through_kube != review["request"]["object"] {
+            kube_differs += 1;
+        }
+    }
+    assert!(
+        kube_differs > 0,
+        "kube's DynamicObject round trip kept every object intact"
+    );
+}
