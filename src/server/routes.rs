@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -64,19 +65,31 @@ pub fn admission_router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
 async fn mutate(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    JsonBody(json): JsonBody,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    state.admit(Route::Mutate, query.as_deref(), &headers, body).await
+    state.admit(Route::Mutate, query.as_deref(), json, body).await
 }
 
 async fn audit(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    JsonBody(json): JsonBody,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    state.admit(Route::Audit, query.as_deref(), &headers, body).await
+    state.admit(Route::Audit, query.as_deref(), json, body).await
+}
+
+/// Whether the request declares a JSON body; read in place rather than
+/// cloning the whole `HeaderMap` for one header.
+struct JsonBody(bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for JsonBody {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(JsonBody(is_json(&parts.headers)))
+    }
 }
 
 /// The `timeout` the API server appends (`?timeout=10s`), if present and readable.
@@ -112,7 +125,7 @@ impl AppState {
         &self,
         route: Route,
         query: Option<&str>,
-        headers: &HeaderMap,
+        json: bool,
         body: Result<Bytes, BytesRejection>,
     ) -> Response {
         let started = Instant::now();
@@ -130,7 +143,7 @@ impl AppState {
                 );
             }
         };
-        if !is_json(headers) {
+        if !json {
             self.metrics.rejected(route, Rejection::UnsupportedMediaType);
             return refuse(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -1,0 +1,66 @@
+//! Where the time of one admission goes, stage by stage, without TLS or
+//! HTTP: decode, take the object and list its images, resolve (offline),
+//! review (engine + warnings + audit annotations), encode the answer.
+//! Companion of `scripts/bench-serve.sh`; prints numbers, asserts nothing.
+//!
+//! `cargo run --release --example admission_cost -- REVIEW.json [FACTS.yaml] [ITERATIONS]`
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use entrypoint_guard::config::{self, Config, server::OnError};
+use entrypoint_guard::engine::{self, Mode};
+use entrypoint_guard::{admission, image::OfflineResolver};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let review = args
+        .next()
+        .ok_or("usage: admission_cost REVIEW.json [FACTS.yaml] [ITERATIONS]")?;
+    let body = std::fs::read(&review)?;
+    let mut config = Config::default();
+    if let Some(facts) = args.next() {
+        config.image_facts = config::load_image_facts(Path::new(&facts))?;
+    }
+    let iterations: u32 = args.next().map_or(Ok(20_000), |n| n.parse())?;
+    let resolver = OfflineResolver::new(config.facts());
+    let policy = config.policy();
+
+    let stages = [
+        "decode",
+        "take object + images",
+        "resolve (offline)",
+        "review",
+        "encode answer",
+    ];
+    let mut spent = [Duration::ZERO; 5];
+    for _ in 0..iterations {
+        let t0 = Instant::now();
+        let mut request = admission::decode(&body)?;
+        let t1 = Instant::now();
+        let Ok(object) = request.take_object() else {
+            return Err("this review is not inspected (operation, kind or subresource)".into());
+        };
+        let images = engine::images(&object, &policy);
+        let t2 = Instant::now();
+        let facts = resolver.resolve_now(&images);
+        let t3 = Instant::now();
+        let verdict = admission::review(&request.uid, &object, &facts, &policy, Mode::Fix, OnError::Allow);
+        let t4 = Instant::now();
+        std::hint::black_box(verdict.response.to_json());
+        let t5 = Instant::now();
+        for (i, (a, b)) in [(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5)]
+            .into_iter()
+            .enumerate()
+        {
+            spent[i] += b - a;
+        }
+    }
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(iterations);
+    println!("{review}: {} bytes, {iterations} iterations", body.len());
+    for (stage, d) in stages.iter().zip(spent) {
+        println!("{stage:>22}: {:8.1} us", per(d));
+    }
+    println!("{:>22}: {:8.1} us", "total", per(spent.iter().sum()));
+    Ok(())
+}
