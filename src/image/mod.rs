@@ -2,6 +2,7 @@
 
 pub mod facts;
 pub mod reference;
+pub mod registry;
 pub mod resolver;
 
 pub use facts::{Entrypoint, Facts, ImageFacts, PlatformEntrypoint};
