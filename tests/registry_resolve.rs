@@ -70,7 +70,12 @@ async fn single_arch_oci_and_docker_v2s2_images() {
     // No Entrypoint at all, and Entrypoint [""], read as they are.
     let none = resolve_one(&r, &format!("{}/plain/none:1.0", w.plain.addr), Duration::from_secs(10)).await;
     assert_eq!(none.entrypoint, known(&[]));
-    let empty = resolve_one(&r, &format!("{}/plain/empty:1.0", w.plain.addr), Duration::from_secs(10)).await;
+    let empty = resolve_one(
+        &r,
+        &format!("{}/plain/empty:1.0", w.plain.addr),
+        Duration::from_secs(10),
+    )
+    .await;
     assert_eq!(empty.entrypoint, known(&[""]));
 }
 
@@ -81,7 +86,11 @@ async fn multi_arch_index_digest_and_every_platform_read() {
     for repo_tag in ["chalk/multi:1.0", "chalk/multi-v2s2:1.0", "chalk/multi-attest:1.0"] {
         let image = format!("{}/{repo_tag}", w.plain.addr);
         let facts = resolve_one(&r, &image, Duration::from_secs(10)).await;
-        assert_eq!(facts.digest.as_deref(), Some(w.images.digest(repo_tag)), "{repo_tag}: index digest");
+        assert_eq!(
+            facts.digest.as_deref(),
+            Some(w.images.digest(repo_tag)),
+            "{repo_tag}: index digest"
+        );
         assert_eq!(facts.entrypoint, known(BARE), "{repo_tag}");
     }
     // Both platforms' manifests were fetched by digest; the attestation was not.
@@ -98,7 +107,11 @@ async fn multi_arch_index_digest_and_every_platform_read() {
         digests.len()
     };
     assert_eq!(by_digest("chalk/multi"), 3, "index + amd64 + arm64");
-    assert_eq!(by_digest("chalk/multi-attest"), 3, "index + amd64 + arm64, not the attestation");
+    assert_eq!(
+        by_digest("chalk/multi-attest"),
+        3,
+        "index + amd64 + arm64, not the attestation"
+    );
 }
 
 #[tokio::test]
@@ -107,7 +120,10 @@ async fn disagreeing_index_is_reported_per_platform() {
     let r = resolver(&config(&[&w.plain.addr]));
     let image = format!("{}/chalk/multi-disagree:1.0", w.plain.addr);
     let facts = resolve_one(&r, &image, Duration::from_secs(10)).await;
-    assert_eq!(facts.digest.as_deref(), Some(w.images.digest("chalk/multi-disagree:1.0")));
+    assert_eq!(
+        facts.digest.as_deref(),
+        Some(w.images.digest("chalk/multi-disagree:1.0"))
+    );
     let Entrypoint::PlatformsDisagree { mut platforms } = facts.entrypoint else {
         panic!("expected disagreeing platforms, got {:?}", facts.entrypoint);
     };
@@ -200,14 +216,26 @@ async fn unknown_tag_and_registry_down_are_unresolved_with_reasons() {
     let w = world();
     let down = format!("127.0.0.1:{}", registry::free_port());
     let r = resolver(&config(&[&w.plain.addr, &down]));
-    let missing = resolve_one(&r, &format!("{}/chalk/bare:nope", w.plain.addr), Duration::from_secs(10)).await;
+    let missing = resolve_one(
+        &r,
+        &format!("{}/chalk/bare:nope", w.plain.addr),
+        Duration::from_secs(10),
+    )
+    .await;
     assert_eq!(missing.digest, None);
-    assert!(unknown_reason(&missing).contains("MANIFEST_UNKNOWN") || unknown_reason(&missing).contains("ManifestUnknown"), "{}", unknown_reason(&missing));
+    assert!(
+        unknown_reason(&missing).contains("MANIFEST_UNKNOWN") || unknown_reason(&missing).contains("ManifestUnknown"),
+        "{}",
+        unknown_reason(&missing)
+    );
     let started = Instant::now();
     let facts = resolve_one(&r, &format!("{down}/chalk/bare:1.0"), Duration::from_secs(10)).await;
     let reason = unknown_reason(&facts);
     assert!(reason.to_lowercase().contains("connect"), "{reason}");
-    assert!(started.elapsed() < Duration::from_secs(10), "a refused connection fails at once");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a refused connection fails at once"
+    );
 }
 
 #[tokio::test]
@@ -229,12 +257,13 @@ async fn stalled_registry_is_cut_off_at_the_deadline() {
     ];
     let budget = Duration::from_millis(700);
     let started = Instant::now();
-    let facts = r
-        .resolve(&images, &LookupContext::default(), started + budget)
-        .await;
+    let facts = r.resolve(&images, &LookupContext::default(), started + budget).await;
     let elapsed = started.elapsed();
     // Answer in time: the deadline plus scheduling slack, far below lookupTimeout (10 s).
-    assert!(elapsed < budget + Duration::from_millis(500), "answered after {elapsed:?}");
+    assert!(
+        elapsed < budget + Duration::from_millis(500),
+        "answered after {elapsed:?}"
+    );
     let reason = unknown_reason(facts.get(&images[0]).unwrap());
     assert!(reason.contains("deadline"), "{reason}");
     // The healthy registry's image is still resolved within the same budget.
@@ -253,14 +282,30 @@ async fn ssrf_guard_refuses_loopback_not_listed() {
     let r = resolver(&cfg);
     let facts = resolve_one(&r, &format!("{unlisted}/chalk/bare:1.0"), Duration::from_secs(10)).await;
     let reason = unknown_reason(&facts);
-    assert!(reason.contains("loopback") && reason.contains("registry.allowPrivate"), "{reason}");
+    assert!(
+        reason.contains("loopback") && reason.contains("registry.allowPrivate"),
+        "{reason}"
+    );
     // Cloud metadata address, literal.
     let facts = resolve_one(&r, "169.254.169.254/x/y:1", Duration::from_secs(10)).await;
-    assert!(unknown_reason(&facts).contains("link-local"), "{}", unknown_reason(&facts));
+    assert!(
+        unknown_reason(&facts).contains("link-local"),
+        "{}",
+        unknown_reason(&facts)
+    );
     // Default configuration: even the test registry is refused.
     let strict = resolver(&RegistryConfig::default());
-    let facts = resolve_one(&strict, &format!("{}/chalk/bare:1.0", w.plain.addr), Duration::from_secs(10)).await;
-    assert!(unknown_reason(&facts).contains("loopback"), "{}", unknown_reason(&facts));
+    let facts = resolve_one(
+        &strict,
+        &format!("{}/chalk/bare:1.0", w.plain.addr),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(
+        unknown_reason(&facts).contains("loopback"),
+        "{}",
+        unknown_reason(&facts)
+    );
     // Listed: resolved.
     let ok = resolve_one(&r, &format!("{}/chalk/bare:1.0", w.plain.addr), Duration::from_secs(10)).await;
     assert_eq!(ok.entrypoint, known(BARE));
@@ -273,9 +318,17 @@ async fn deny_list_and_invalid_references() {
     cfg.deny = vec![entrypoint_guard::config::Pattern("127.0.0.*".into())];
     let r = resolver(&cfg);
     let facts = resolve_one(&r, &format!("{}/chalk/bare:1.0", w.plain.addr), Duration::from_secs(10)).await;
-    assert!(unknown_reason(&facts).contains("registry.deny"), "{}", unknown_reason(&facts));
+    assert!(
+        unknown_reason(&facts).contains("registry.deny"),
+        "{}",
+        unknown_reason(&facts)
+    );
     let facts = resolve_one(&r, "UPPER/case:1", Duration::from_secs(1)).await;
-    assert!(unknown_reason(&facts).starts_with("invalid image reference"), "{}", unknown_reason(&facts));
+    assert!(
+        unknown_reason(&facts).starts_with("invalid image reference"),
+        "{}",
+        unknown_reason(&facts)
+    );
 }
 
 #[tokio::test]
@@ -289,7 +342,11 @@ async fn fifty_concurrent_lookups_of_a_new_tag_make_one_manifest_request() {
         .arg(format!("docker://{}/chalk/one:{tag}", w.plain.addr))
         .output()
         .unwrap();
-    assert!(out.status.success(), "skopeo copy: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "skopeo copy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let before = w.plain.manifest_requests("chalk/one", tag, 0);
 
     let r = Arc::new(resolver(&config(&[&w.plain.addr])));
@@ -298,16 +355,27 @@ async fn fifty_concurrent_lookups_of_a_new_tag_make_one_manifest_request() {
         let r = r.clone();
         let images = vec![image.clone()];
         tokio::spawn(async move {
-            r.resolve(&images, &LookupContext::default(), Instant::now() + Duration::from_secs(10))
-                .await
+            r.resolve(
+                &images,
+                &LookupContext::default(),
+                Instant::now() + Duration::from_secs(10),
+            )
+            .await
         })
     });
     for facts in futures::future::join_all(admissions).await {
         let facts = facts.unwrap();
-        assert_eq!(facts.get(&image).unwrap().digest.as_deref(), Some(w.images.digest("chalk/one:1.0")));
+        assert_eq!(
+            facts.get(&image).unwrap().digest.as_deref(),
+            Some(w.images.digest("chalk/one:1.0"))
+        );
     }
     let after = w.plain.manifest_requests("chalk/one", tag, before + 1);
-    assert_eq!(after - before, 1, "50 concurrent lookups of one tag → one manifest request (the HEAD)");
+    assert_eq!(
+        after - before,
+        1,
+        "50 concurrent lookups of one tag → one manifest request (the HEAD)"
+    );
 }
 
 #[tokio::test]
@@ -322,11 +390,19 @@ async fn cache_ttl_and_negative_ttl() {
     let base = w.plain.manifest_requests(repo, "1.0", 0);
     resolve_one(&r, &image, Duration::from_secs(10)).await;
     resolve_one(&r, &image, Duration::from_secs(10)).await;
-    assert_eq!(w.plain.manifest_requests(repo, "1.0", base + 1) - base, 1, "second lookup cached");
+    assert_eq!(
+        w.plain.manifest_requests(repo, "1.0", base + 1) - base,
+        1,
+        "second lookup cached"
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
     let facts = resolve_one(&r, &image, Duration::from_secs(10)).await;
     assert_eq!(facts.digest.as_deref(), Some(w.images.digest("chalk/two:1.0")));
-    assert_eq!(w.plain.manifest_requests(repo, "1.0", base + 2) - base, 2, "looked up again after the TTL");
+    assert_eq!(
+        w.plain.manifest_requests(repo, "1.0", base + 2) - base,
+        2,
+        "looked up again after the TTL"
+    );
 
     // A failure is cached for the negative TTL, then retried.
     let missing = "later";
@@ -337,5 +413,8 @@ async fn cache_ttl_and_negative_ttl() {
     assert_eq!(w.plain.manifest_requests(repo, missing, first), first, "failure cached");
     tokio::time::sleep(Duration::from_millis(400)).await;
     resolve_one(&r, &image, Duration::from_secs(10)).await;
-    assert!(w.plain.manifest_requests(repo, missing, first + 1) > first, "failure retried after negative TTL");
+    assert!(
+        w.plain.manifest_requests(repo, missing, first + 1) > first,
+        "failure retried after negative TTL"
+    );
 }

@@ -108,7 +108,10 @@ impl Registry {
                 let htpasswd = dir.join("htpasswd");
                 let mut lines = String::new();
                 for (user, password) in users {
-                    let out = Command::new("htpasswd").args(["-Bbn", user, password]).output().unwrap();
+                    let out = Command::new("htpasswd")
+                        .args(["-Bbn", user, password])
+                        .output()
+                        .unwrap();
                     assert!(out.status.success(), "htpasswd failed: {out:?}");
                     lines.push_str(String::from_utf8(out.stdout).unwrap().trim());
                     lines.push('\n');
@@ -201,12 +204,16 @@ fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "entrypoint-guard test CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "entrypoint-guard test CA");
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
     params.distinguished_name.push(DnType::CommonName, "localhost");
-    let cert = params.signed_by(&key, &Issuer::from_params(&ca_params, &ca_key)).unwrap();
+    let cert = params
+        .signed_by(&key, &Issuer::from_params(&ca_params, &ca_key))
+        .unwrap();
     let (ca, crt, k) = (dir.join("ca.crt"), dir.join("server.crt"), dir.join("server.key"));
     std::fs::write(&ca, ca_cert.pem()).unwrap();
     std::fs::write(&crt, cert.pem()).unwrap();
@@ -314,7 +321,9 @@ impl TokenServer {
         std::fs::create_dir_all(dir).unwrap();
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, "eg-test token signer");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "eg-test token signer");
         let cert = params.self_signed(&key).unwrap();
         let cert_file = dir.join("token-signer.crt");
         std::fs::write(&cert_file, cert.pem()).unwrap();
@@ -329,7 +338,12 @@ impl TokenServer {
         let state = Arc::new(TokenState {
             users: users
                 .iter()
-                .map(|(u, p, repos)| (u.to_string(), (p.to_string(), repos.iter().map(|r| r.to_string()).collect())))
+                .map(|(u, p, repos)| {
+                    (
+                        u.to_string(),
+                        (p.to_string(), repos.iter().map(|r| r.to_string()).collect()),
+                    )
+                })
                 .collect(),
             key: signing,
             cert_der: cert.der().to_vec(),
@@ -397,11 +411,7 @@ async fn issue_token(
         "access": access,
     });
     let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let signing_input = format!(
-        "{}.{}",
-        url.encode(header.to_string()),
-        url.encode(claims.to_string())
-    );
+    let signing_input = format!("{}.{}", url.encode(header.to_string()), url.encode(claims.to_string()));
     let rng = ring::rand::SystemRandom::new();
     let signature = state.key.sign(&rng, signing_input.as_bytes()).unwrap();
     let token = format!("{signing_input}.{}", url.encode(signature.as_ref()));

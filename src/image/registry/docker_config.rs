@@ -236,10 +236,11 @@ fn entries(auths: BTreeMap<String, AuthEntry>, origin: &str) -> Result<Vec<Regis
             })?),
             None => None,
         };
-        let pair = from_auth.or_else(|| match (entry.username, entry.password) {
-            (Some(u), Some(p)) if !u.is_empty() => Some((u, p)),
+        let pair = match (from_auth, entry.username, entry.password) {
+            (Some(pair), _, _) => Some(pair),
+            (None, Some(u), Some(p)) if !u.is_empty() => Some((u, p)),
             _ => None,
-        });
+        };
         match pair {
             Some((user, password)) => out.push(RegistryCredential::new(&server, &user, &password, origin)),
             None if entry.identity_token.is_some() => {

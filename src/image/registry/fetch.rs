@@ -226,12 +226,12 @@ async fn get_manifest(
         .map_err(|e| LookupError::registry(&format!("manifest {reference}"), &e))?;
     let manifest: Manifest = serde_json::from_slice(&body)
         .map_err(|e| LookupError(format!("manifest {reference} is not a manifest: {e}")))?;
-    if let Some(mt) = manifest.media_type.as_deref() {
-        if !MANIFEST_ACCEPT.contains(&mt) {
-            return Err(LookupError(format!(
-                "manifest {reference} has unsupported media type {mt}"
-            )));
-        }
+    if let Some(mt) = manifest.media_type.as_deref()
+        && !MANIFEST_ACCEPT.contains(&mt)
+    {
+        return Err(LookupError(format!(
+            "manifest {reference} has unsupported media type {mt}"
+        )));
     }
     Ok(manifest)
 }

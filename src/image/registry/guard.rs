@@ -157,13 +157,13 @@ fn authority(host: &str, port: u16) -> String {
 /// Splits a registry name (`host`, `host:port`, `[v6]:port`) into host and
 /// port, with `default_port` when none is written.
 pub fn split_host_port(registry: &str, default_port: u16) -> (String, u16) {
-    if let Some((host, port)) = registry.rsplit_once(':') {
-        // `[::1]` alone has colons but no port after the bracket.
-        if !host.is_empty() && (!host.contains(':') || host.ends_with(']')) {
-            if let Ok(port) = port.parse() {
-                return (host.to_string(), port);
-            }
-        }
+    // `[::1]` alone has colons but no port after the bracket.
+    if let Some((host, port)) = registry.rsplit_once(':')
+        && !host.is_empty()
+        && (!host.contains(':') || host.ends_with(']'))
+        && let Ok(port) = port.parse()
+    {
+        return (host.to_string(), port);
     }
     (registry.to_string(), default_port)
 }

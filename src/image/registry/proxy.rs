@@ -165,10 +165,10 @@ async fn handle(mut req: Request<Incoming>, state: Arc<State>) -> Result<Respons
     };
     req.headers_mut().remove(header::PROXY_AUTHORIZATION);
     req.headers_mut().remove("proxy-connection");
-    if !req.headers().contains_key(header::HOST) {
-        if let Ok(value) = target.as_str().parse() {
-            req.headers_mut().insert(header::HOST, value);
-        }
+    if !req.headers().contains_key(header::HOST)
+        && let Ok(value) = target.as_str().parse()
+    {
+        req.headers_mut().insert(header::HOST, value);
     }
     let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
         Ok(pair) => pair,
@@ -193,11 +193,11 @@ async fn connect(state: &State, host: &str, port: u16) -> Result<TcpStream, Resp
     for addr in addrs {
         match tokio::time::timeout(state.connect_timeout, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => return Ok(stream),
-            Ok(Err(e)) => last_error = format!("{addr}: {e}"),
-            Err(_) => last_error = format!("{addr}: connect timed out"),
+            Ok(Err(e)) => last_error = format!("cannot connect to {addr}: {e}"),
+            Err(_) => last_error = format!("cannot connect to {addr}: timed out"),
         }
     }
-    Err(reply(StatusCode::BAD_GATEWAY, format!("{host}:{port}: {last_error}")))
+    Err(reply(StatusCode::BAD_GATEWAY, last_error))
 }
 
 /// The address the proxy listens on, for tests.

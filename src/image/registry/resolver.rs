@@ -270,12 +270,11 @@ impl Inner {
             reference: format!("{}/{}@{digest}", reference.registry(), reference.repository()),
             by_digest: true,
         };
-        if !lookup.key.by_digest {
-            if let Some(outcome) = self.cache.get(&digest_key).await {
-                if let Ok(facts) = outcome.as_ref() {
-                    return Ok(facts.clone());
-                }
-            }
+        if !lookup.key.by_digest
+            && let Some(outcome) = self.cache.get(&digest_key).await
+            && let Ok(facts) = outcome.as_ref()
+        {
+            return Ok(facts.clone());
         }
         let by_digest = oci_client::Reference::with_digest(
             oci_ref.registry().to_string(),
@@ -307,9 +306,9 @@ impl Lookup {
         } else {
             credentials.iter().map(|c| c.identity()).collect::<Vec<_>>().join(",")
         };
-        let canonical = match (reference.digest(), reference.tag()) {
-            (Some(d), _) => format!("{}/{}@{d}", reference.registry(), reference.repository()),
-            (None, _) => format!(
+        let canonical = match reference.digest() {
+            Some(d) => format!("{}/{}@{d}", reference.registry(), reference.repository()),
+            None => format!(
                 "{}/{}:{}",
                 reference.registry(),
                 reference.repository(),
