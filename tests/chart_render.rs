@@ -1,0 +1,368 @@
+//! The Helm chart as `helm lint --strict`, `helm template` and
+//! `kubernetes-validate --strict` see it: the webhook registration, the
+//! Deployment's safety settings, RBAC and the schema's refusals.
+
+#[path = "support/chart.rs"]
+mod chart;
+
+use chart::{FULLNAME, NAMESPACE, Rendered, render, render_error, validate};
+use serde_json::{Value, json};
+
+const FIX: &str = "fix.entrypoint-guard.io";
+const AUDIT: &str = "audit.entrypoint-guard.io";
+
+/// Representative value sets; each must lint, render and validate.
+const VARIANTS: &[&[&str]] = &[
+    &[],
+    &["--set", "tls.mode=certManager"],
+    &["--set", "tls.mode=secret", "--set", "tls.secret.name=my-tls", "--set", "tls.secret.caBundle=Q0E="],
+    &["--set", "webhook.defaultMode=audit", "--set", "replicaCount=1", "--set", "podAntiAffinity=hard"],
+    &["--set", "webhook.defaultMode=off", "--set", "config.registry.pullSecrets=false"],
+    &[
+        "--set",
+        "serviceMonitor.enabled=true",
+        "--set",
+        "priorityClassName=system-cluster-critical",
+        "--set",
+        "webhook.failurePolicy=Fail",
+        "--set-json",
+        r#"webhook.objectSelector={"matchExpressions":[{"key":"skip","operator":"DoesNotExist"}]}"#,
+        "--set",
+        "webhook.excludeNamespaces={monitoring,cert-manager}",
+        "--set",
+        "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    ],
+    &["--set", "tests.enabled=false", "--set", "webhook.skipMirrorPods=false"],
+];
+
+#[test]
+fn every_variant_lints_renders_and_validates() {
+    for args in VARIANTS {
+        chart::lint(&chart::chart_dir(), args);
+        let r = render(args);
+        validate(&r.text);
+        // The common shape holds in every variant.
+        assert_eq!(r.webhooks().len(), 2, "{args:?}");
+        r.get("Deployment", FULLNAME);
+        r.get("Service", FULLNAME);
+        r.get("ServiceAccount", FULLNAME);
+    }
+}
+
+#[test]
+fn both_webhooks_carry_the_safe_defaults() {
+    let r = render(&[]);
+    for (name, path) in [(FIX, "/mutate"), (AUDIT, "/audit")] {
+        let w = r.webhook(name);
+        assert_eq!(w["admissionReviewVersions"], json!(["v1"]), "{name}");
+        assert_eq!(w["sideEffects"], "None", "{name}");
+        assert_eq!(w["failurePolicy"], "Ignore", "{name}");
+        assert_eq!(w["timeoutSeconds"], 5, "{name}");
+        assert_eq!(w["reinvocationPolicy"], "IfNeeded", "{name}");
+        assert_eq!(w["matchPolicy"], "Equivalent", "{name}");
+        assert_eq!(
+            w["clientConfig"]["service"],
+            json!({"name": FULLNAME, "namespace": NAMESPACE, "path": path, "port": 443}),
+            "{name}"
+        );
+        assert!(w.get("objectSelector").is_none(), "{name}: no objectSelector unless asked");
+        assert_eq!(rules(w), all_kinds(), "{name}");
+        for rule in w["rules"].as_array().unwrap() {
+            assert_eq!(rule["operations"], json!(["CREATE", "UPDATE"]), "{name}");
+            assert_eq!(rule["scope"], "Namespaced", "{name}");
+        }
+        let conditions = w["matchConditions"].as_array().expect("matchConditions");
+        assert_eq!(conditions.len(), 1);
+        assert_eq!(conditions[0]["name"], "skip-mirror-pods");
+        let cel = conditions[0]["expression"].as_str().unwrap();
+        // Scoped to core pods, tolerant of objects without annotations.
+        for part in [
+            "request.resource.group != ''",
+            "request.resource.resource != 'pods'",
+            "!has(object.metadata.annotations)",
+            "!('kubernetes.io/config.mirror' in object.metadata.annotations)",
+        ] {
+            assert!(cel.contains(part), "{name}: {cel} lacks {part}");
+        }
+    }
+    // The Service routes port 443 to the container's https port.
+    let svc = r.get("Service", FULLNAME);
+    let https = svc["spec"]["ports"].as_array().unwrap().iter().find(|p| p["name"] == "https").unwrap();
+    assert_eq!((https["port"].clone(), https["targetPort"].clone()), (json!(443), json!("https")));
+}
+
+/// (apiGroup, apiVersion, resource) of every rule, sorted.
+fn rules(webhook: &Value) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for rule in webhook["rules"].as_array().expect("rules") {
+        for group in rule["apiGroups"].as_array().unwrap() {
+            for version in rule["apiVersions"].as_array().unwrap() {
+                for resource in rule["resources"].as_array().unwrap() {
+                    out.push((
+                        group.as_str().unwrap().to_string(),
+                        version.as_str().unwrap().to_string(),
+                        resource.as_str().unwrap().to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Pods and every pod-template kind the engine handles.
+fn all_kinds() -> Vec<(String, String, String)> {
+    let mut out: Vec<_> = [
+        ("", "pods"),
+        ("", "podtemplates"),
+        ("", "replicationcontrollers"),
+        ("apps", "deployments"),
+        ("apps", "statefulsets"),
+        ("apps", "daemonsets"),
+        ("apps", "replicasets"),
+        ("batch", "jobs"),
+        ("batch", "cronjobs"),
+    ]
+    .into_iter()
+    .map(|(g, r)| (g.to_string(), "v1".to_string(), r.to_string()))
+    .collect();
+    out.sort();
+    out
+}
+
+/// The `NotIn` list on `kubernetes.io/metadata.name`, and the mode label's expression.
+fn selector(w: &Value) -> (Vec<String>, (String, Vec<String>)) {
+    let exprs = w["namespaceSelector"]["matchExpressions"].as_array().expect("matchExpressions");
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+    };
+    let names = exprs
+        .iter()
+        .find(|e| e["key"] == "kubernetes.io/metadata.name")
+        .expect("namespace name expression");
+    assert_eq!(names["operator"], "NotIn");
+    let mode = exprs
+        .iter()
+        .find(|e| e["key"] == "entrypoint-guard.io/mode")
+        .expect("mode label expression");
+    (
+        strings(&names["values"]),
+        (mode["operator"].as_str().unwrap().to_string(), strings(&mode["values"])),
+    )
+}
+
+#[test]
+fn kube_system_and_release_namespace_are_excluded_everywhere() {
+    for args in [
+        &[][..],
+        &["--set", "webhook.excludeNamespaces={monitoring,kube-system}"],
+        &["--set", "webhook.defaultMode=audit"],
+        &["--set", "webhook.defaultMode=off", "--namespace", "platform"],
+    ] {
+        let r = render(args);
+        let release_ns = if args.contains(&"platform") { "platform" } else { NAMESPACE };
+        for w in r.webhooks() {
+            let (excluded, _) = selector(w);
+            assert!(excluded.contains(&"kube-system".to_string()), "{args:?}: {excluded:?}");
+            assert!(excluded.contains(&release_ns.to_string()), "{args:?}: {excluded:?}");
+            let mut unique = excluded.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), excluded.len(), "no duplicates: {excluded:?}");
+            if args.iter().any(|a| a.contains("monitoring")) {
+                assert!(excluded.contains(&"monitoring".to_string()), "{excluded:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_namespace_label_routes_each_namespace_to_one_webhook() {
+    // Which webhook sees a namespace with this label value (None: no label).
+    fn routed(r: &Rendered, label: Option<&str>) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for (name, short) in [(FIX, "fix"), (AUDIT, "audit")] {
+            let (_, (op, values)) = selector(r.webhook(name));
+            let listed = label.is_some_and(|l| values.iter().any(|v| v == l));
+            let matches = match op.as_str() {
+                "In" => listed,
+                "NotIn" => !listed,
+                other => panic!("unexpected operator {other}"),
+            };
+            if matches {
+                out.push(short);
+            }
+        }
+        out
+    }
+    for (default, unlabelled) in [("fix", vec!["fix"]), ("audit", vec!["audit"]), ("off", vec![])] {
+        let r = render(&["--set", &format!("webhook.defaultMode={default}")]);
+        assert_eq!(routed(&r, None), unlabelled, "default {default}, no label");
+        assert_eq!(routed(&r, Some("fix")), ["fix"], "default {default}");
+        assert_eq!(routed(&r, Some("audit")), ["audit"], "default {default}");
+        assert!(routed(&r, Some("off")).is_empty(), "default {default}");
+    }
+    let r = render(&["--set", "webhook.namespaceLabel=example.com/eg"]);
+    let exprs = r.webhook(FIX)["namespaceSelector"]["matchExpressions"].to_string();
+    assert!(exprs.contains("example.com/eg"), "{exprs}");
+}
+
+#[test]
+fn optional_webhook_settings_render_when_set() {
+    let r = render(&[
+        "--set",
+        "webhook.failurePolicy=Fail",
+        "--set",
+        "webhook.timeoutSeconds=12",
+        "--set-json",
+        r#"webhook.objectSelector={"matchLabels":{"guard":"yes"}}"#,
+        "--set-json",
+        r#"webhook.matchConditions=[{"name":"not-dry","expression":"true"}]"#,
+    ]);
+    for w in r.webhooks() {
+        assert_eq!(w["failurePolicy"], "Fail");
+        assert_eq!(w["timeoutSeconds"], 12);
+        assert_eq!(w["objectSelector"], json!({"matchLabels": {"guard": "yes"}}));
+        let names: Vec<_> = w["matchConditions"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
+        assert_eq!(names, [json!("skip-mirror-pods"), json!("not-dry")]);
+    }
+    let r = render(&["--set", "webhook.skipMirrorPods=false"]);
+    assert!(r.webhook(FIX).get("matchConditions").is_none());
+}
+
+#[test]
+fn deployment_is_locked_down_and_spread() {
+    let r = render(&[]);
+    let pod = r.pod_spec();
+    assert_eq!(r.get("Deployment", FULLNAME)["spec"]["replicas"], 2);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    let c = &pod["containers"][0];
+    let sc = &c["securityContext"];
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
+    // The image's ENTRYPOINT runs `serve`: the chart sets args only.
+    assert!(c.get("command").is_none(), "no command override");
+    assert_eq!(
+        c["args"],
+        json!(["--config", "/etc/entrypoint-guard/config.yaml", "--log-format", "json", "--log-level", "info"])
+    );
+    assert_eq!(c["readinessProbe"]["httpGet"], json!({"path": "/readyz", "port": "http-metrics"}));
+    assert_eq!(c["livenessProbe"]["httpGet"], json!({"path": "/healthz", "port": "http-metrics"}));
+    let ports: Vec<_> = c["ports"].as_array().unwrap().iter().map(|p| p["containerPort"].clone()).collect();
+    assert_eq!(ports, [json!(8443), json!(8080)]);
+    let anti = &pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0];
+    assert_eq!(anti["podAffinityTerm"]["topologyKey"], "kubernetes.io/hostname");
+    // The config and the certificate come from volumes.
+    let mounts = c["volumeMounts"].to_string();
+    assert!(mounts.contains("/etc/entrypoint-guard/tls") && mounts.contains("config.yaml"), "{mounts}");
+    let pdb = r.get("PodDisruptionBudget", FULLNAME);
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+
+    let r = render(&["--set", "replicaCount=1", "--set", "podAntiAffinity=hard", "--set", "priorityClassName=high"]);
+    assert!(r.all("PodDisruptionBudget").is_empty(), "no PDB for one replica");
+    let pod = r.pod_spec();
+    assert_eq!(pod["priorityClassName"], "high");
+    assert!(pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"].is_array());
+}
+
+#[test]
+fn config_checksum_rolls_the_pods_on_config_change() {
+    let checksum = |args: &[&str]| {
+        render(args).get("Deployment", FULLNAME)["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+            .as_str()
+            .expect("checksum annotation")
+            .to_string()
+    };
+    let base = checksum(&[]);
+    assert_eq!(base.len(), 64, "sha256 hex: {base}");
+    assert_eq!(base, checksum(&[]), "stable across renders");
+    assert_ne!(base, checksum(&["--set", "config.strategy=prepend"]));
+    assert_eq!(base, checksum(&["--set", "replicaCount=3"]), "only config changes roll");
+}
+
+#[test]
+fn rbac_exists_only_for_pull_secret_auth() {
+    let r = render(&[]);
+    let role = r.get("ClusterRole", FULLNAME);
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": [""], "resources": ["secrets", "serviceaccounts"], "verbs": ["get"]}])
+    );
+    let binding = r.get("ClusterRoleBinding", FULLNAME);
+    assert_eq!(binding["subjects"][0]["name"], FULLNAME);
+    assert_eq!(binding["subjects"][0]["namespace"], NAMESPACE);
+    assert_eq!(r.pod_spec()["automountServiceAccountToken"], true);
+
+    for off in ["config.registry.pullSecrets=false", "config.registry.enabled=false"] {
+        let r = render(&["--set", off]);
+        for kind in ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"] {
+            let found: Vec<_> = r
+                .all(kind)
+                .into_iter()
+                // The helm test's own Role (a hook) is not the server's RBAC.
+                .filter(|d| d["metadata"]["annotations"]["helm.sh/hook"] != "test")
+                .collect();
+            assert!(found.is_empty(), "{off}: unexpected {kind}: {found:?}");
+        }
+        assert_eq!(r.pod_spec()["automountServiceAccountToken"], false, "{off}: no API token");
+        // The ServiceAccount is there regardless.
+        r.get("ServiceAccount", FULLNAME);
+    }
+}
+
+#[test]
+fn service_monitor_is_optional() {
+    assert!(render(&[]).all("ServiceMonitor").is_empty());
+    let r = render(&["--set", "serviceMonitor.enabled=true", "--set", "serviceMonitor.labels.release=prom"]);
+    let sm = r.get("ServiceMonitor", FULLNAME);
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "http-metrics");
+    assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
+    assert_eq!(sm["metadata"]["labels"]["release"], "prom");
+    assert_eq!(sm["spec"]["namespaceSelector"]["matchNames"], json!([NAMESPACE]));
+}
+
+#[test]
+fn schema_rejects_bad_values_with_clear_messages() {
+    for (args, expect) in [
+        (&["--set", "config.mode=fixx"][..], "config.mode must be one of the following"),
+        (&["--set", "webhook.defaultMode=enforce"], "webhook.defaultMode must be one of the following"),
+        (&["--set", "tls.mode=vault"], "tls.mode must be one of the following"),
+        (&["--set", "webhook.timeoutSeconds=31"], "webhook.timeoutSeconds"),
+        (&["--set", "webhook.failurePolicy=ignore"], "webhook.failurePolicy must be one of the following"),
+        (&["--set", "config.registry.budget=3"], "config.registry.budget"),
+        // Keys the program does not know, or that the chart owns, never reach the ConfigMap.
+        (&["--set", "config.bogus=1"], "Additional property bogus is not allowed"),
+        (&["--set", "config.server.listen=0.0.0.0:1"], "Additional property listen is not allowed"),
+        (&["--set", "tls.mode=secret"], "tls.secret.name"),
+    ] {
+        let e = render_error(args);
+        assert!(e.contains("values don't meet the specifications of the schema"), "{args:?}: {e}");
+        assert!(e.contains(expect), "{args:?}: want {expect:?} in:\n{e}");
+    }
+}
+
+#[test]
+fn helm_test_sends_its_probe_where_the_webhook_looks() {
+    let r = render(&[]);
+    let pod = r.get("Pod", &format!("{FULLNAME}-test"));
+    assert_eq!(pod["metadata"]["annotations"]["helm.sh/hook"], "test");
+    let cm = r.get("ConfigMap", &format!("{FULLNAME}-test"));
+    let script = cm["data"]["check.sh"].as_str().unwrap();
+    assert!(script.contains("kubectl create --dry-run=server"), "{script}");
+    assert!(!script.contains("excluded from the webhook"), "default namespace is watched");
+    let role = r.get("Role", &format!("{FULLNAME}-test"));
+    assert_eq!(role["metadata"]["namespace"], "default");
+    assert_eq!(role["rules"][0]["verbs"], json!(["create"]));
+
+    // Installed into the test's own namespace, the test explains why it cannot pass.
+    let r = render(&["--namespace", "default"]);
+    let cm = r.get("ConfigMap", &format!("{FULLNAME}-test"));
+    assert!(cm["data"]["check.sh"].as_str().unwrap().contains("tests.namespace default is excluded"));
+
+    let r = render(&["--set", "tests.enabled=false"]);
+    assert!(r.all("Pod").is_empty() && r.find("ConfigMap", &format!("{FULLNAME}-test")).is_none());
+}
