@@ -23,7 +23,11 @@ fn parse(r: &Rendered) -> Config {
 #[test]
 fn default_values_are_the_programs_defaults() {
     let r = render(&["--set", "tests.enabled=false"]);
-    assert_eq!(parse(&r), Config::default(), "values.yaml config drifted from the program's defaults");
+    assert_eq!(
+        parse(&r),
+        Config::default(),
+        "values.yaml config drifted from the program's defaults"
+    );
 }
 
 #[test]
@@ -88,7 +92,10 @@ fn every_value_reaches_the_program() {
     assert_eq!(c.server.request_timeout.get(), Duration::from_secs(8));
     assert_eq!(c.server.max_body_bytes, 1_048_576);
     assert_eq!(c.server.listen.to_string(), "0.0.0.0:9443");
-    assert_eq!(c.server.health_listen.map(|a| a.to_string()).as_deref(), Some("0.0.0.0:9090"));
+    assert_eq!(
+        c.server.health_listen.map(|a| a.to_string()).as_deref(),
+        Some("0.0.0.0:9090")
+    );
     assert_eq!(c.server.tls_cert, PathBuf::from("/etc/entrypoint-guard/tls/tls.crt"));
     assert_eq!(c.server.tls_key, PathBuf::from("/etc/entrypoint-guard/tls/tls.key"));
     assert_eq!(c.registry.budget.get(), Duration::from_millis(2500));
@@ -102,7 +109,9 @@ fn every_value_reaches_the_program() {
         Some(&PathBuf::from("/etc/registry-ca/ca.crt"))
     );
     // The probe image of the helm test follows the configured wrapper.
-    let probe = facts.get("registry.invalid/entrypoint-guard/helm-test:1.0").expect("probe fact");
+    let probe = facts
+        .get("registry.invalid/entrypoint-guard/helm-test:1.0")
+        .expect("probe fact");
     assert!(
         matches!(&probe.entrypoint, Entrypoint::Known { entrypoint } if entrypoint == &["/opt/chalk", "exec", "--heartbeat", "--"])
     );
@@ -133,13 +142,20 @@ fn check_probe(args: &[&str], ceiling: Mode, expect: &str) {
     let mut answered = probe.clone();
     json_patch::patch(&mut answered, &inspection.patch).expect("the engine's patch applies");
     let c = &answered["spec"]["containers"][0];
-    for (field, key) in [("command", "expected-command"), ("args", "expected-args"), ("image", "expected-image")] {
+    for (field, key) in [
+        ("command", "expected-command"),
+        ("args", "expected-args"),
+        ("image", "expected-image"),
+    ] {
         assert_eq!(jsonpath(&c[field]), data[key].as_str().unwrap(), "{args:?}: {field}");
     }
     let warnings: Vec<String> = inspection.findings.iter().map(|f| f.summary()).collect();
     if expect == "reported" {
         // check.sh looks for this text in kubectl's warnings.
-        assert!(warnings.iter().any(|w| w.contains("bypasses chalk")), "{args:?}: {warnings:?}");
+        assert!(
+            warnings.iter().any(|w| w.contains("bypasses chalk")),
+            "{args:?}: {warnings:?}"
+        );
     } else {
         assert_ne!(answered, probe, "{args:?}: fixed means changed");
     }
@@ -152,11 +168,20 @@ fn helm_test_expectations_match_the_engine() {
     check_probe(&["--set", "config.pinning.enabled=false"], Mode::Fix, "fixed");
     check_probe(&["--set", "config.strategy=prepend"], Mode::Fix, "fixed");
     check_probe(
-        &["--set", "config.strategy=prepend", "--set", "config.wrapper={/opt/chalk,exec,--heartbeat}"],
+        &[
+            "--set",
+            "config.strategy=prepend",
+            "--set",
+            "config.wrapper={/opt/chalk,exec,--heartbeat}",
+        ],
         Mode::Fix,
         "fixed",
     );
-    check_probe(&["--set", "config.wrapper={/opt/chalk,exec,--heartbeat}"], Mode::Fix, "fixed");
+    check_probe(
+        &["--set", "config.wrapper={/opt/chalk,exec,--heartbeat}"],
+        Mode::Fix,
+        "fixed",
+    );
     // An audit default sends the test namespace to /audit.
     check_probe(&["--set", "webhook.defaultMode=audit"], Mode::Audit, "reported");
     // config.mode audit caps the /mutate route too.

@@ -26,11 +26,18 @@ fn deploy_matches_the_chart() {
     let out = tempfile::tempdir().expect("temp dir");
     let script = root().join("scripts/render-deploy.sh");
     let result = run("bash", &[script.to_str().unwrap(), out.path().to_str().unwrap()], None);
-    assert!(result.status.success(), "render-deploy.sh failed:\n{}", describe(&result));
+    assert!(
+        result.status.success(),
+        "render-deploy.sh failed:\n{}",
+        describe(&result)
+    );
     let fresh = files(out.path());
     let mut committed = files(&root().join("deploy"));
     // Hand-written instructions live beside the generated manifests.
-    assert!(committed.remove("README.md").is_some(), "deploy/README.md explains deploy/");
+    assert!(
+        committed.remove("README.md").is_some(),
+        "deploy/README.md explains deploy/"
+    );
     assert_eq!(
         committed.keys().collect::<Vec<_>>(),
         fresh.keys().collect::<Vec<_>>(),
@@ -57,14 +64,29 @@ fn deploy_manifests_are_valid_and_self_contained() {
     validate(&all);
     let docs = parse_docs(&all);
     let kinds: Vec<_> = docs.iter().map(|d| d["kind"].as_str().unwrap_or_default()).collect();
-    for kind in ["Namespace", "Deployment", "Service", "ConfigMap", "MutatingWebhookConfiguration", "Certificate"] {
+    for kind in [
+        "Namespace",
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "MutatingWebhookConfiguration",
+        "Certificate",
+    ] {
         assert!(kinds.contains(&kind), "deploy/ lacks a {kind}: {kinds:?}");
     }
     for d in &docs {
         let labels = &d["metadata"]["labels"];
-        assert!(labels.get("helm.sh/chart").is_none(), "{}: Helm label left in deploy/", d["kind"]);
+        assert!(
+            labels.get("helm.sh/chart").is_none(),
+            "{}: Helm label left in deploy/",
+            d["kind"]
+        );
         if let Some(ann) = d["metadata"]["annotations"].as_object() {
-            assert!(!ann.contains_key("helm.sh/hook"), "{}: a Helm hook in deploy/", d["kind"]);
+            assert!(
+                !ann.contains_key("helm.sh/hook"),
+                "{}: a Helm hook in deploy/",
+                d["kind"]
+            );
         }
         if d["metadata"].get("namespace").is_some() {
             assert_eq!(d["metadata"]["namespace"], "entrypoint-guard");
@@ -119,33 +141,60 @@ fn dockerfile_keeps_its_invariants() {
         .trim_matches('"');
     let minor = |v: &str| v.split('.').nth(1).and_then(|m| m.parse::<u32>().ok());
     let tag = builder.split("rust:").nth(1).unwrap().split('-').next().unwrap();
-    assert!(minor(tag) >= minor(wanted), "builder rust {tag} < rust-version {wanted}");
-    let build = with("RUN ").into_iter().find(|r| r.contains("cargo build")).expect("a cargo build step");
+    assert!(
+        minor(tag) >= minor(wanted),
+        "builder rust {tag} < rust-version {wanted}"
+    );
+    let build = with("RUN ")
+        .into_iter()
+        .find(|r| r.contains("cargo build"))
+        .expect("a cargo build step");
     assert!(build.contains("--release") && build.contains("--locked"), "{build}");
     // The final stage: small, non-root, the ports the chart uses, `serve`.
     let last = froms.last().unwrap();
-    assert!(last.contains("distroless/cc") || last.contains("-slim"), "small final image: {last}");
+    assert!(
+        last.contains("distroless/cc") || last.contains("-slim"),
+        "small final image: {last}"
+    );
     let final_stage: Vec<_> = ins.iter().skip_while(|i| *i != last).collect();
-    let user = final_stage.iter().rev().find(|i| i.starts_with("USER ")).expect("USER in the final stage");
+    let user = final_stage
+        .iter()
+        .rev()
+        .find(|i| i.starts_with("USER "))
+        .expect("USER in the final stage");
     let uid = user["USER ".len()..].split(':').next().unwrap();
-    assert!(uid.parse::<u32>().is_ok_and(|u| u != 0), "numeric non-root USER: {user}");
+    assert!(
+        uid.parse::<u32>().is_ok_and(|u| u != 0),
+        "numeric non-root USER: {user}"
+    );
     let expose = final_stage.iter().find(|i| i.starts_with("EXPOSE ")).expect("EXPOSE");
     let ports: Vec<_> = expose.split_whitespace().skip(1).collect();
     assert!(ports.contains(&"8443") && ports.contains(&"8080"), "{expose}");
-    let entrypoint = final_stage.iter().find(|i| i.starts_with("ENTRYPOINT ")).expect("ENTRYPOINT");
+    let entrypoint = final_stage
+        .iter()
+        .find(|i| i.starts_with("ENTRYPOINT "))
+        .expect("ENTRYPOINT");
     let argv: Vec<String> = serde_json::from_str(&entrypoint["ENTRYPOINT ".len()..]).expect("exec-form ENTRYPOINT");
     assert!(argv[0].ends_with("/entrypoint-guard") && argv[1] == "serve", "{argv:?}");
     // The chart runs the image as that user and never overrides the entrypoint.
     let values = std::fs::read_to_string(chart::chart_dir().join("values.yaml")).expect("values.yaml");
-    assert!(values.contains(&format!("runAsUser: {uid}")), "chart runAsUser matches the image USER {uid}");
+    assert!(
+        values.contains(&format!("runAsUser: {uid}")),
+        "chart runAsUser matches the image USER {uid}"
+    );
 
     // What the build needs is not excluded from the context.
     let ignore = std::fs::read_to_string(root().join(".dockerignore")).expect(".dockerignore");
     for needed in ["src/", "Cargo.toml", "Cargo.lock"] {
         assert!(
-            !ignore.lines().any(|l| needed.starts_with(l.trim().trim_end_matches('/')) && !l.trim().is_empty()),
+            !ignore
+                .lines()
+                .any(|l| needed.starts_with(l.trim().trim_end_matches('/')) && !l.trim().is_empty()),
             ".dockerignore excludes {needed}"
         );
     }
-    assert!(ignore.lines().any(|l| l.trim() == "target/"), ".dockerignore keeps target/ out");
+    assert!(
+        ignore.lines().any(|l| l.trim() == "target/"),
+        ".dockerignore keeps target/ out"
+    );
 }

@@ -15,9 +15,28 @@ const AUDIT: &str = "audit.entrypoint-guard.io";
 const VARIANTS: &[&[&str]] = &[
     &[],
     &["--set", "tls.mode=certManager"],
-    &["--set", "tls.mode=secret", "--set", "tls.secret.name=my-tls", "--set", "tls.secret.caBundle=Q0E="],
-    &["--set", "webhook.defaultMode=audit", "--set", "replicaCount=1", "--set", "podAntiAffinity=hard"],
-    &["--set", "webhook.defaultMode=off", "--set", "config.registry.pullSecrets=false"],
+    &[
+        "--set",
+        "tls.mode=secret",
+        "--set",
+        "tls.secret.name=my-tls",
+        "--set",
+        "tls.secret.caBundle=Q0E=",
+    ],
+    &[
+        "--set",
+        "webhook.defaultMode=audit",
+        "--set",
+        "replicaCount=1",
+        "--set",
+        "podAntiAffinity=hard",
+    ],
+    &[
+        "--set",
+        "webhook.defaultMode=off",
+        "--set",
+        "config.registry.pullSecrets=false",
+    ],
     &[
         "--set",
         "serviceMonitor.enabled=true",
@@ -65,7 +84,10 @@ fn both_webhooks_carry_the_safe_defaults() {
             json!({"name": FULLNAME, "namespace": NAMESPACE, "path": path, "port": 443}),
             "{name}"
         );
-        assert!(w.get("objectSelector").is_none(), "{name}: no objectSelector unless asked");
+        assert!(
+            w.get("objectSelector").is_none(),
+            "{name}: no objectSelector unless asked"
+        );
         assert_eq!(rules(w), all_kinds(), "{name}");
         for rule in w["rules"].as_array().unwrap() {
             assert_eq!(rule["operations"], json!(["CREATE", "UPDATE"]), "{name}");
@@ -87,8 +109,16 @@ fn both_webhooks_carry_the_safe_defaults() {
     }
     // The Service routes port 443 to the container's https port.
     let svc = r.get("Service", FULLNAME);
-    let https = svc["spec"]["ports"].as_array().unwrap().iter().find(|p| p["name"] == "https").unwrap();
-    assert_eq!((https["port"].clone(), https["targetPort"].clone()), (json!(443), json!("https")));
+    let https = svc["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "https")
+        .unwrap();
+    assert_eq!(
+        (https["port"].clone(), https["targetPort"].clone()),
+        (json!(443), json!("https"))
+    );
 }
 
 /// (apiGroup, apiVersion, resource) of every rule, sorted.
@@ -133,9 +163,15 @@ fn all_kinds() -> Vec<(String, String, String)> {
 
 /// The `NotIn` list on `kubernetes.io/metadata.name`, and the mode label's expression.
 fn selector(w: &Value) -> (Vec<String>, (String, Vec<String>)) {
-    let exprs = w["namespaceSelector"]["matchExpressions"].as_array().expect("matchExpressions");
+    let exprs = w["namespaceSelector"]["matchExpressions"]
+        .as_array()
+        .expect("matchExpressions");
     let strings = |v: &Value| -> Vec<String> {
-        v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
     };
     let names = exprs
         .iter()
@@ -161,7 +197,11 @@ fn kube_system_and_release_namespace_are_excluded_everywhere() {
         &["--set", "webhook.defaultMode=off", "--namespace", "platform"],
     ] {
         let r = render(args);
-        let release_ns = if args.contains(&"platform") { "platform" } else { NAMESPACE };
+        let release_ns = if args.contains(&"platform") {
+            "platform"
+        } else {
+            NAMESPACE
+        };
         for w in r.webhooks() {
             let (excluded, _) = selector(w);
             assert!(excluded.contains(&"kube-system".to_string()), "{args:?}: {excluded:?}");
@@ -224,7 +264,12 @@ fn optional_webhook_settings_render_when_set() {
         assert_eq!(w["failurePolicy"], "Fail");
         assert_eq!(w["timeoutSeconds"], 12);
         assert_eq!(w["objectSelector"], json!({"matchLabels": {"guard": "yes"}}));
-        let names: Vec<_> = w["matchConditions"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
+        let names: Vec<_> = w["matchConditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].clone())
+            .collect();
         assert_eq!(names, [json!("skip-mirror-pods"), json!("not-dry")]);
     }
     let r = render(&["--set", "webhook.skipMirrorPods=false"]);
@@ -248,21 +293,49 @@ fn deployment_is_locked_down_and_spread() {
     assert!(c.get("command").is_none(), "no command override");
     assert_eq!(
         c["args"],
-        json!(["--config", "/etc/entrypoint-guard/config.yaml", "--log-format", "json", "--log-level", "info"])
+        json!([
+            "--config",
+            "/etc/entrypoint-guard/config.yaml",
+            "--log-format",
+            "json",
+            "--log-level",
+            "info"
+        ])
     );
-    assert_eq!(c["readinessProbe"]["httpGet"], json!({"path": "/readyz", "port": "http-metrics"}));
-    assert_eq!(c["livenessProbe"]["httpGet"], json!({"path": "/healthz", "port": "http-metrics"}));
-    let ports: Vec<_> = c["ports"].as_array().unwrap().iter().map(|p| p["containerPort"].clone()).collect();
+    assert_eq!(
+        c["readinessProbe"]["httpGet"],
+        json!({"path": "/readyz", "port": "http-metrics"})
+    );
+    assert_eq!(
+        c["livenessProbe"]["httpGet"],
+        json!({"path": "/healthz", "port": "http-metrics"})
+    );
+    let ports: Vec<_> = c["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["containerPort"].clone())
+        .collect();
     assert_eq!(ports, [json!(8443), json!(8080)]);
     let anti = &pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0];
     assert_eq!(anti["podAffinityTerm"]["topologyKey"], "kubernetes.io/hostname");
     // The config and the certificate come from volumes.
     let mounts = c["volumeMounts"].to_string();
-    assert!(mounts.contains("/etc/entrypoint-guard/tls") && mounts.contains("config.yaml"), "{mounts}");
+    assert!(
+        mounts.contains("/etc/entrypoint-guard/tls") && mounts.contains("config.yaml"),
+        "{mounts}"
+    );
     let pdb = r.get("PodDisruptionBudget", FULLNAME);
     assert_eq!(pdb["spec"]["minAvailable"], 1);
 
-    let r = render(&["--set", "replicaCount=1", "--set", "podAntiAffinity=hard", "--set", "priorityClassName=high"]);
+    let r = render(&[
+        "--set",
+        "replicaCount=1",
+        "--set",
+        "podAntiAffinity=hard",
+        "--set",
+        "priorityClassName=high",
+    ]);
     assert!(r.all("PodDisruptionBudget").is_empty(), "no PDB for one replica");
     let pod = r.pod_spec();
     assert_eq!(pod["priorityClassName"], "high");
@@ -308,7 +381,11 @@ fn rbac_exists_only_for_pull_secret_auth() {
                 .collect();
             assert!(found.is_empty(), "{off}: unexpected {kind}: {found:?}");
         }
-        assert_eq!(r.pod_spec()["automountServiceAccountToken"], false, "{off}: no API token");
+        assert_eq!(
+            r.pod_spec()["automountServiceAccountToken"],
+            false,
+            "{off}: no API token"
+        );
         // The ServiceAccount is there regardless.
         r.get("ServiceAccount", FULLNAME);
     }
@@ -317,7 +394,12 @@ fn rbac_exists_only_for_pull_secret_auth() {
 #[test]
 fn service_monitor_is_optional() {
     assert!(render(&[]).all("ServiceMonitor").is_empty());
-    let r = render(&["--set", "serviceMonitor.enabled=true", "--set", "serviceMonitor.labels.release=prom"]);
+    let r = render(&[
+        "--set",
+        "serviceMonitor.enabled=true",
+        "--set",
+        "serviceMonitor.labels.release=prom",
+    ]);
     let sm = r.get("ServiceMonitor", FULLNAME);
     assert_eq!(sm["spec"]["endpoints"][0]["port"], "http-metrics");
     assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
@@ -328,19 +410,34 @@ fn service_monitor_is_optional() {
 #[test]
 fn schema_rejects_bad_values_with_clear_messages() {
     for (args, expect) in [
-        (&["--set", "config.mode=fixx"][..], "config.mode must be one of the following"),
-        (&["--set", "webhook.defaultMode=enforce"], "webhook.defaultMode must be one of the following"),
+        (
+            &["--set", "config.mode=fixx"][..],
+            "config.mode must be one of the following",
+        ),
+        (
+            &["--set", "webhook.defaultMode=enforce"],
+            "webhook.defaultMode must be one of the following",
+        ),
         (&["--set", "tls.mode=vault"], "tls.mode must be one of the following"),
         (&["--set", "webhook.timeoutSeconds=31"], "webhook.timeoutSeconds"),
-        (&["--set", "webhook.failurePolicy=ignore"], "webhook.failurePolicy must be one of the following"),
+        (
+            &["--set", "webhook.failurePolicy=ignore"],
+            "webhook.failurePolicy must be one of the following",
+        ),
         (&["--set", "config.registry.budget=3"], "config.registry.budget"),
         // Keys the program does not know, or that the chart owns, never reach the ConfigMap.
         (&["--set", "config.bogus=1"], "Additional property bogus is not allowed"),
-        (&["--set", "config.server.listen=0.0.0.0:1"], "Additional property listen is not allowed"),
+        (
+            &["--set", "config.server.listen=0.0.0.0:1"],
+            "Additional property listen is not allowed",
+        ),
         (&["--set", "tls.mode=secret"], "tls.secret.name"),
     ] {
         let e = render_error(args);
-        assert!(e.contains("values don't meet the specifications of the schema"), "{args:?}: {e}");
+        assert!(
+            e.contains("values don't meet the specifications of the schema"),
+            "{args:?}: {e}"
+        );
         assert!(e.contains(expect), "{args:?}: want {expect:?} in:\n{e}");
     }
 }
@@ -353,7 +450,10 @@ fn helm_test_sends_its_probe_where_the_webhook_looks() {
     let cm = r.get("ConfigMap", &format!("{FULLNAME}-test"));
     let script = cm["data"]["check.sh"].as_str().unwrap();
     assert!(script.contains("kubectl create --dry-run=server"), "{script}");
-    assert!(!script.contains("excluded from the webhook"), "default namespace is watched");
+    assert!(
+        !script.contains("excluded from the webhook"),
+        "default namespace is watched"
+    );
     let role = r.get("Role", &format!("{FULLNAME}-test"));
     assert_eq!(role["metadata"]["namespace"], "default");
     assert_eq!(role["rules"][0]["verbs"], json!(["create"]));
@@ -361,8 +461,48 @@ fn helm_test_sends_its_probe_where_the_webhook_looks() {
     // Installed into the test's own namespace, the test explains why it cannot pass.
     let r = render(&["--namespace", "default"]);
     let cm = r.get("ConfigMap", &format!("{FULLNAME}-test"));
-    assert!(cm["data"]["check.sh"].as_str().unwrap().contains("tests.namespace default is excluded"));
+    assert!(
+        cm["data"]["check.sh"]
+            .as_str()
+            .unwrap()
+            .contains("tests.namespace default is excluded")
+    );
 
     let r = render(&["--set", "tests.enabled=false"]);
     assert!(r.all("Pod").is_empty() && r.find("ConfigMap", &format!("{FULLNAME}-test")).is_none());
+}
+
+/// NOTES.txt as `helm install` prints it: rendered through `tpl` in a copy of
+/// the chart, since `helm template` leaves NOTES out.
+fn notes(args: &[&str]) -> String {
+    let copy = chart::chart_copy();
+    let dir = copy.path().join("entrypoint-guard");
+    std::fs::copy(dir.join("templates/NOTES.txt"), dir.join("notes.txt")).expect("copy NOTES.txt");
+    std::fs::write(
+        dir.join("templates/zz-notes.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ tpl (.Files.Get \"notes.txt\") . | quote }}\n",
+    )
+    .expect("write probe template");
+    let r = chart::render_at(&dir, args);
+    r.get("ConfigMap", "notes")["data"]["notes"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn notes_tell_how_to_check_and_what_tls_needs() {
+    let text = notes(&[]);
+    for needle in [
+        "apply --dry-run=server",
+        "kubectl label namespace NAME entrypoint-guard.io/mode=audit",
+        "helm test r -n eg --logs",
+        "kube-system, eg",
+        "`helm template` cannot read the cluster",
+    ] {
+        assert!(text.contains(needle), "NOTES lack {needle:?}:\n{text}");
+    }
+    let text = notes(&["--set", "tls.mode=certManager", "--set", "config.mode=audit"]);
+    assert!(text.contains("get certificate r-entrypoint-guard-tls"), "{text}");
+    assert!(text.contains("config.mode is audit"), "{text}");
 }

@@ -89,12 +89,20 @@ fn generated_certificate_is_trusted_by_the_webhook_ca_bundle() {
     assert_eq!(secret["type"], "kubernetes.io/tls");
     let data = &secret["data"];
     let ca = data["ca.crt"].as_str().expect("ca.crt");
-    assert_eq!(ca_bundles(&r), [Some(ca.to_string()), Some(ca.to_string())], "both webhooks trust the CA");
+    assert_eq!(
+        ca_bundles(&r),
+        [Some(ca.to_string()), Some(ca.to_string())],
+        "both webhooks trust the CA"
+    );
     assert!(inject_annotation(&r).is_none());
     assert_eq!(tls_volume_secret(&r), SECRET);
     assert!(r.all("Certificate").is_empty() && r.all("Issuer").is_empty());
 
-    let (ca, cert, key) = (b64(ca), b64(data["tls.crt"].as_str().unwrap()), b64(data["tls.key"].as_str().unwrap()));
+    let (ca, cert, key) = (
+        b64(ca),
+        b64(data["tls.crt"].as_str().unwrap()),
+        b64(data["tls.key"].as_str().unwrap()),
+    );
     for name in [
         "r-entrypoint-guard.eg.svc",
         "r-entrypoint-guard.eg.svc.cluster.local",
@@ -117,9 +125,13 @@ fn render_with_lookup(found: &str) -> Rendered {
     let chart = copy.path().join("entrypoint-guard");
     let helper = chart.join("templates/_tls.tpl");
     let text = std::fs::read_to_string(&helper).expect("read _tls.tpl");
-    let lookup = r#"{{- $found := lookup "v1" "Secret" .Release.Namespace (include "entrypoint-guard.tlsSecretName" .) -}}"#;
+    let lookup =
+        r#"{{- $found := lookup "v1" "Secret" .Release.Namespace (include "entrypoint-guard.tlsSecretName" .) -}}"#;
     assert_eq!(text.matches("lookup ").count(), 1, "one lookup, the one simulated here");
-    assert!(text.contains(lookup), "the Secret lookup changed shape: update this test");
+    assert!(
+        text.contains(lookup),
+        "the Secret lookup changed shape: update this test"
+    );
     std::fs::write(&helper, text.replace(lookup, &format!("{{{{- $found := {found} -}}}}"))).expect("write");
     render_at(&chart, &[])
 }
@@ -135,7 +147,11 @@ fn upgrade_reuses_the_secret_that_lookup_finds() {
     );
     let found = format!(r#"dict "data" (dict "ca.crt" "{ca}" "tls.crt" "{crt}" "tls.key" "{key}")"#);
     let upgraded = render_with_lookup(&found);
-    assert_eq!(upgraded.get("Secret", SECRET)["data"], *data, "the CA and certificate are kept");
+    assert_eq!(
+        upgraded.get("Secret", SECRET)["data"],
+        *data,
+        "the CA and certificate are kept"
+    );
     assert_eq!(ca_bundles(&upgraded), [Some(ca.to_string()), Some(ca.to_string())]);
 
     // A Secret missing a key is not half-reused: everything is made anew, consistently.

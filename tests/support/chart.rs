@@ -66,7 +66,11 @@ pub fn lint(chart: &Path, args: &[&str]) {
     let mut all = vec!["lint", "--strict", chart, "--namespace", NAMESPACE];
     all.extend_from_slice(args);
     let out = run("helm", &all, None);
-    assert!(out.status.success(), "helm lint --strict {args:?} failed:\n{}", describe(&out));
+    assert!(
+        out.status.success(),
+        "helm lint --strict {args:?} failed:\n{}",
+        describe(&out)
+    );
 }
 
 /// `helm template` of `chart`; the raw output or helm's error text.
@@ -113,7 +117,13 @@ impl Rendered {
     pub fn summary(&self) -> String {
         self.docs
             .iter()
-            .map(|d| format!("{}/{}", d["kind"].as_str().unwrap_or("?"), d["metadata"]["name"].as_str().unwrap_or("?")))
+            .map(|d| {
+                format!(
+                    "{}/{}",
+                    d["kind"].as_str().unwrap_or("?"),
+                    d["metadata"]["name"].as_str().unwrap_or("?")
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -186,8 +196,15 @@ pub fn validate(text: &str) {
         &["--strict", "-k", KUBE_VERSION, "--quiet", "-"],
         Some(text),
     );
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "kubernetes-validate failed:\n{all}\n--- input\n{text}");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "kubernetes-validate failed:\n{all}\n--- input\n{text}"
+    );
     for line in all.lines().filter(|l| !l.trim().is_empty()) {
         let crd = line.starts_with("WARN") && CRD_KINDS.iter().any(|k| line.contains(&format!("kind {k} ")));
         assert!(crd, "unexpected kubernetes-validate output: {line}");
