@@ -239,3 +239,9 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Whether helm's error names the values field `dotted` (`tls.secret.name`):
+/// Helm 3 writes it dotted, Helm 4 as a JSON pointer (`/tls/secret/name`).
+pub fn mentions_field(error: &str, dotted: &str) -> bool {
+    error.contains(dotted) || error.contains(&format!("/{}", dotted.replace('.', "/")))
+}
