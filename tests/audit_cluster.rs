@@ -1,0 +1,356 @@
+//! `audit` end to end against a stand-in API server serving real
+//! kube-apiserver v1.32 list responses over HTTPS: the real binary, the real
+//! kube client (TLS, bearer token, paging, decoding), the real engine.
+
+#[path = "support/audit.rs"]
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{
+    ApiServer, Behaviour, COLLECTIONS, expected, fixture, images_facts, images_file, json_report, run_audit,
+};
+
+const DEPLOYMENTS: &str = "/apis/apps/v1/deployments";
+
+/// A second Deployment, so that `--chunk-size 1` pages deployments in two.
+fn canary_deployment() -> Value {
+    let mut canary = fixture("apis_apps_v1_deployments.json")["items"][0].clone();
+    canary["metadata"]["name"] = json!("app-deploy-canary");
+    canary["metadata"]["uid"] = json!("0b9f4d6e-canary-4c1e-9d1e-000000000001");
+    canary
+}
+
+/// The objects of the fixtures (plus `extra`) that have findings, keyed
+/// `namespace/Kind/name`, with what `engine::inspect` says about them.
+fn expected_findings(dir: &std::path::Path, extra: &HashMap<String, Vec<Value>>) -> HashMap<String, Value> {
+    let facts = images_facts(dir);
+    let mut out = HashMap::new();
+    for (file, api_version, kind, path) in COLLECTIONS {
+        let list = fixture(file);
+        let items = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(extra.get(path).into_iter().flatten());
+        for item in items {
+            let (_, inspection) = expected(item, api_version, kind, &facts);
+            if inspection.findings.is_empty() {
+                continue;
+            }
+            let key = format!(
+                "{}/{kind}/{}",
+                item["metadata"]["namespace"].as_str().unwrap(),
+                item["metadata"]["name"].as_str().unwrap()
+            );
+            let proposed = serde_json::to_value(&inspection.proposed).unwrap();
+            out.insert(key, json!({"findings": inspection.findings, "proposed": proposed}));
+        }
+    }
+    out
+}
+
+fn reported(report: &Value) -> HashMap<String, Value> {
+    report["objects"]
+        .as_array()
+        .expect("objects array")
+        .iter()
+        .map(|o| {
+            let key = format!(
+                "{}/{}/{}",
+                o["namespace"].as_str().unwrap(),
+                o["kind"].as_str().unwrap(),
+                o["name"].as_str().unwrap()
+            );
+            (key, json!({"findings": o["findings"], "proposed": o["proposed"]}))
+        })
+        .collect()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn findings_match_the_engine_for_every_object_and_lists_are_paged() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = HashMap::from([(DEPLOYMENTS.to_string(), vec![canary_deployment()])]);
+    let server = ApiServer::start(Behaviour {
+        extra: extra.clone(),
+        ..Behaviour::default()
+    });
+    let kubeconfig = server.kubeconfig(dir.path());
+    let images = images_file(dir.path());
+    let output = run_audit(
+        &kubeconfig,
+        &["-o", "json", "--chunk-size", "1", "--images", images.to_str().unwrap()],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "findings exit 1; stderr: {}",
+        stderr(&output)
+    );
+    let report = json_report(&output);
+
+    let want = expected_findings(dir.path(), &extra);
+    let got = reported(&report);
+    let mut want_keys: Vec<_> = want.keys().cloned().collect();
+    let mut got_keys: Vec<_> = got.keys().cloned().collect();
+    want_keys.sort();
+    got_keys.sort();
+    assert_eq!(got_keys, want_keys, "the objects with findings");
+    for (key, expected) in &want {
+        assert_eq!(&got[key], expected, "{key}: audit and engine::inspect disagree");
+    }
+    // Every fixture workload with a command on a wrapped image is there, the
+    // control Pod (no command, unpinnable image) is not.
+    for key in [
+        "demo/Pod/app-pod",
+        "demo/Deployment/app-deploy",
+        "demo/Deployment/app-deploy-canary",
+        "demo/StatefulSet/app-sts",
+        "demo/DaemonSet/app-ds",
+        "demo/Job/app-job",
+        "demo/CronJob/app-cron",
+    ] {
+        assert!(got.contains_key(key), "{key} missing from {got_keys:?}");
+    }
+    assert!(!got.contains_key("demo/Pod/control"));
+    let rules: Vec<&str> = got["demo/Deployment/app-deploy"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        ["command-bypasses-wrapper", "command-bypasses-wrapper", "image-pinned"]
+    );
+    assert_eq!(report["summary"]["errors"], 0);
+    assert_eq!(report["errors"], json!([]));
+    assert_eq!(report["summary"]["listed"], 8, "{}", report["summary"]);
+
+    // Deployments came in two pages: limit honoured, then the continue token.
+    let pages: Vec<_> = server.seen().into_iter().filter(|s| s.path == DEPLOYMENTS).collect();
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    assert_eq!(pages[0].query.get("limit").map(String::as_str), Some("1"));
+    assert_eq!(pages[0].query.get("continue"), None);
+    assert_eq!(pages[1].query.get("limit").map(String::as_str), Some("1"));
+    assert_eq!(pages[1].query.get("continue").map(String::as_str), Some("offset-1"));
+    // The whole cluster: one collection path per kind, no namespaced paths.
+    assert!(server.seen().iter().all(|s| !s.path.contains("/namespaces/")));
+}
+
+#[test]
+fn owned_objects_are_reported_through_their_owner_unless_pods() {
+    let dir = tempfile::tempdir().unwrap();
+    let deploy = fixture("apis_apps_v1_deployments.json")["items"][0].clone();
+    // What the Deployment controller would create: a ReplicaSet owned by the
+    // Deployment and a Pod owned by the ReplicaSet, both with its template.
+    let mut rs = deploy.clone();
+    rs["metadata"] = json!({"name": "app-deploy-6d9c8b7f5", "namespace": "demo",
+        "uid": "6f1c2b1e-rs00-4c1e-9d1e-000000000002",
+        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "app-deploy",
+            "uid": deploy["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true}]});
+    let mut pod = fixture("api_v1_pods.json")["items"][0].clone();
+    pod["metadata"]["name"] = json!("app-deploy-6d9c8b7f5-x2x7q");
+    pod["metadata"]["uid"] = json!("7a2d3c2f-pod0-4c1e-9d1e-000000000003");
+    pod["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "name": "app-deploy-6d9c8b7f5", "uid": rs["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true}]);
+    let server = ApiServer::start(Behaviour {
+        extra: HashMap::from([
+            ("/apis/apps/v1/replicasets".to_string(), vec![rs]),
+            ("/api/v1/pods".to_string(), vec![pod]),
+        ]),
+        ..Behaviour::default()
+    });
+    let kubeconfig = server.kubeconfig(dir.path());
+    let images = images_file(dir.path());
+    let images = images.to_str().unwrap();
+
+    let output = run_audit(&kubeconfig, &["-o", "json", "--images", images]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json_report(&output);
+    let got = reported(&report);
+    assert!(got.contains_key("demo/Deployment/app-deploy"));
+    assert!(
+        !got.contains_key("demo/ReplicaSet/app-deploy-6d9c8b7f5"),
+        "{:?}",
+        got.keys()
+    );
+    assert!(!got.contains_key("demo/Pod/app-deploy-6d9c8b7f5-x2x7q"));
+    assert!(got.contains_key("demo/Pod/app-pod"), "an unowned Pod is reported");
+    assert_eq!(report["summary"]["skippedOwned"], 2);
+
+    let output = run_audit(&kubeconfig, &["-o", "json", "--pods", "--images", images]);
+    let report = json_report(&output);
+    let got = reported(&report);
+    assert!(got.contains_key("demo/ReplicaSet/app-deploy-6d9c8b7f5"));
+    assert!(got.contains_key("demo/Pod/app-deploy-6d9c8b7f5-x2x7q"));
+    assert_eq!(report["summary"]["skippedOwned"], 0);
+}
+
+#[test]
+fn a_forbidden_kind_is_reported_and_the_rest_still_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ApiServer::start(Behaviour {
+        forbidden: ["/apis/apps/v1/daemonsets".to_string()].into(),
+        ..Behaviour::default()
+    });
+    let kubeconfig = server.kubeconfig(dir.path());
+    let images = images_file(dir.path());
+    let output = run_audit(&kubeconfig, &["-o", "json", "--images", images.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "errors exit 2; {}", stderr(&output));
+    let report = json_report(&output);
+    assert_eq!(report["errors"].as_array().unwrap().len(), 1, "{}", report["errors"]);
+    let error = &report["errors"][0];
+    assert_eq!(error["kind"], "DaemonSet");
+    assert_eq!(error["resource"], "daemonsets.apps");
+    assert_eq!(error["reason"], "forbidden");
+    assert_eq!(error["namespace"], Value::Null);
+    assert!(
+        error["message"].as_str().unwrap().contains("HTTP 403")
+            && error["message"]
+                .as_str()
+                .unwrap()
+                .contains("cannot list resource \"daemonsets\""),
+        "{error}"
+    );
+    let got = reported(&report);
+    assert!(!got.contains_key("demo/DaemonSet/app-ds"));
+    let want = expected_findings(dir.path(), &HashMap::new());
+    for (key, expected) in want.iter().filter(|(k, _)| !k.contains("/DaemonSet/")) {
+        assert_eq!(got.get(key), Some(expected), "{key}");
+    }
+    assert!(stderr(&output).contains("cannot list daemonsets.apps in all namespaces"));
+
+    // --exit-zero silences findings, not errors.
+    let output = run_audit(&kubeconfig, &["--exit-zero", "--images", images.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains("error: cannot list daemonsets.apps in all namespaces: forbidden: HTTP 403"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_slow_list_times_out_and_the_rest_is_still_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ApiServer::start(Behaviour {
+        slow: HashMap::from([
+            // Far beyond the deadline: must be cut off.
+            ("/apis/apps/v1/statefulsets".to_string(), Duration::from_secs(60)),
+            // Slow but within the deadline: must be read.
+            ("/apis/batch/v1/jobs".to_string(), Duration::from_millis(300)),
+        ]),
+        ..Behaviour::default()
+    });
+    let kubeconfig = server.kubeconfig(dir.path());
+    let images = images_file(dir.path());
+    let started = Instant::now();
+    let output = run_audit(
+        &kubeconfig,
+        &[
+            "-o",
+            "json",
+            "--request-timeout",
+            "2s",
+            "--images",
+            images.to_str().unwrap(),
+        ],
+    );
+    println!(
+        "audit with one 60s collection and --request-timeout 2s took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let report = json_report(&output);
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["kind"], "StatefulSet");
+    assert_eq!(errors[0]["reason"], "timeout");
+    assert!(
+        errors[0]["message"].as_str().unwrap().contains("no answer within 2s"),
+        "{}",
+        errors[0]
+    );
+    let got = reported(&report);
+    assert!(
+        got.contains_key("demo/Job/app-job"),
+        "the slow-but-in-time list was read"
+    );
+    assert!(got.contains_key("demo/Deployment/app-deploy"));
+    assert!(!got.contains_key("demo/StatefulSet/app-sts"));
+}
+
+#[test]
+fn namespaces_are_listed_one_by_one_with_the_same_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ApiServer::start(Behaviour::default());
+    let kubeconfig = server.kubeconfig(dir.path());
+    let images = images_file(dir.path());
+    let images = images.to_str().unwrap();
+    let output = run_audit(
+        &kubeconfig,
+        &["-o", "json", "-n", "demo", "--namespace", "default", "--images", images],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json_report(&output);
+    assert_eq!(reported(&report), expected_findings(dir.path(), &HashMap::new()));
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2 * COLLECTIONS.len(), "{seen:?}");
+    for (_, _, _, path) in COLLECTIONS {
+        for ns in ["demo", "default"] {
+            let (prefix, plural) = path.rsplit_once('/').unwrap();
+            let want = format!("{prefix}/namespaces/{ns}/{plural}");
+            assert!(seen.iter().any(|s| s.path == want), "{want} not requested");
+        }
+    }
+
+    // A namespace with nothing in it is clean: exit 0.
+    let output = run_audit(&kubeconfig, &["-n", "kube-system", "--images", images]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.starts_with("0 findings in 0 objects; 0 objects audited"), "{text}");
+}
+
+#[test]
+fn a_refused_token_is_an_error_for_every_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ApiServer::start(Behaviour::default());
+    let kubeconfig = server.kubeconfig(dir.path());
+    let text = std::fs::read_to_string(&kubeconfig).unwrap();
+    std::fs::write(&kubeconfig, text.replace(support::TOKEN, "wrong-token")).unwrap();
+    let output = run_audit(&kubeconfig, &["-o", "json"]);
+    assert_eq!(output.status.code(), Some(2));
+    let report = json_report(&output);
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), COLLECTIONS.len());
+    assert!(errors.iter().all(|e| e["reason"] == "unauthorized"), "{errors:?}");
+}
+
+#[test]
+fn an_untrusted_server_certificate_is_a_connection_error() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ApiServer::start(Behaviour::default());
+    let other = ApiServer::start(Behaviour::default());
+    let kubeconfig = server.kubeconfig(dir.path());
+    // This server, but another server's CA: TLS must refuse the certificate.
+    let b64 = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
+    let text = std::fs::read_to_string(&kubeconfig).unwrap();
+    std::fs::write(&kubeconfig, text.replace(&b64(&server.ca_pem), &b64(&other.ca_pem))).unwrap();
+    let output = run_audit(&kubeconfig, &["-o", "json"]);
+    assert_eq!(output.status.code(), Some(2));
+    let report = json_report(&output);
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), COLLECTIONS.len());
+    assert!(errors.iter().all(|e| e["reason"] == "connection"), "{errors:?}");
+    let message = errors[0]["message"].as_str().unwrap().to_lowercase();
+    assert!(message.contains("certificate"), "{message}");
+    assert!(server.seen().is_empty(), "no request got through");
+}
