@@ -354,3 +354,63 @@ fn an_untrusted_server_certificate_is_a_connection_error() {
     assert!(message.contains("certificate"), "{message}");
     assert!(server.seen().is_empty(), "no request got through");
 }
+
+#[test]
+fn the_shipped_cluster_role_allows_every_request_and_nothing_more() {
+    let role = support::shipped_cluster_role();
+    assert_eq!(role["kind"], "ClusterRole");
+    let dir = tempfile::tempdir().unwrap();
+    let server = ApiServer::start(Behaviour {
+        cluster_role: Some(role.clone()),
+        ..Behaviour::default()
+    });
+    let kubeconfig = server.kubeconfig(dir.path());
+    let images = images_file(dir.path());
+    let output = run_audit(&kubeconfig, &["-o", "json", "--images", images.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(json_report(&output)["errors"], json!([]));
+
+    // Read-only and minimal: only get/list, only on the kinds the audit lists.
+    let mut granted = Vec::new();
+    for rule in role["rules"].as_array().unwrap() {
+        let verbs: Vec<&str> = rule["verbs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(verbs, ["get", "list"], "{rule}");
+        for group in rule["apiGroups"].as_array().unwrap() {
+            for resource in rule["resources"].as_array().unwrap() {
+                granted.push(format!("{}/{}", group.as_str().unwrap(), resource.as_str().unwrap()));
+            }
+        }
+    }
+    let mut needed: Vec<String> = COLLECTIONS
+        .iter()
+        .map(|(_, api_version, _, path)| {
+            let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+            format!("{group}/{}", path.rsplit('/').next().unwrap())
+        })
+        .collect();
+    granted.sort();
+    needed.sort();
+    assert_eq!(granted, needed);
+
+    // The stand-in enforces the role: without cronjobs, cronjobs are forbidden.
+    let mut narrower = role;
+    for rule in narrower["rules"].as_array_mut().unwrap() {
+        rule["resources"].as_array_mut().unwrap().retain(|r| r != "cronjobs");
+    }
+    assert!(!support::allows(&narrower, "batch", "cronjobs", "list"));
+    let server = ApiServer::start(Behaviour {
+        cluster_role: Some(narrower),
+        ..Behaviour::default()
+    });
+    let kubeconfig = server.kubeconfig(dir.path());
+    let output = run_audit(&kubeconfig, &["-o", "json", "--images", images.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let errors = json_report(&output)["errors"].clone();
+    assert_eq!(errors.as_array().unwrap().len(), 1, "{errors}");
+    assert_eq!(errors[0]["resource"], "cronjobs.batch");
+}

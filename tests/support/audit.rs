@@ -106,6 +106,30 @@ pub struct Behaviour {
     /// Objects served in addition to the fixture's items (list items, without
     /// apiVersion/kind), per collection path.
     pub extra: HashMap<String, Vec<Value>>,
+    /// When set, a ClusterRole whose rules decide, as RBAC would, which
+    /// `list` requests are allowed; the rest get 403.
+    pub cluster_role: Option<Value>,
+}
+
+/// The ClusterRole shipped in deploy/audit-clusterrole.yaml.
+pub fn shipped_cluster_role() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/audit-clusterrole.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Whether `role`'s rules allow `verb` on `resource` in API group `group`.
+pub fn allows(role: &Value, group: &str, resource: &str, verb: &str) -> bool {
+    let has = |rule: &Value, field: &str, value: &str| {
+        rule[field]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|i| i == value || i == "*"))
+    };
+    role["rules"].as_array().is_some_and(|rules| {
+        rules
+            .iter()
+            .any(|r| has(r, "apiGroups", group) && has(r, "resources", resource) && has(r, "verbs", verb))
+    })
 }
 
 /// One request the server saw: path and query.
@@ -293,13 +317,18 @@ async fn serve(
     if let Some(delay) = shared.behaviour.slow.get(&path) {
         tokio::time::sleep(*delay).await;
     }
-    if shared.behaviour.forbidden.contains(&path) {
-        let resource = path.rsplit('/').next().unwrap_or_default();
-        let group = path
-            .split('/')
-            .nth(2)
-            .filter(|_| path.starts_with("/apis/"))
-            .unwrap_or("");
+    let resource = path.rsplit('/').next().unwrap_or_default();
+    let group = path
+        .split('/')
+        .nth(2)
+        .filter(|_| path.starts_with("/apis/"))
+        .unwrap_or("");
+    let denied_by_role = shared
+        .behaviour
+        .cluster_role
+        .as_ref()
+        .is_some_and(|role| !allows(role, group, resource, "list"));
+    if shared.behaviour.forbidden.contains(&path) || denied_by_role {
         let scope = match &namespace {
             Some(ns) => format!("in the namespace \"{ns}\""),
             None => "at the cluster scope".to_string(),
@@ -395,4 +424,36 @@ pub fn json_report(output: &Output) -> Value {
             String::from_utf8_lossy(&output.stderr)
         )
     })
+}
+
+/// Validates Kubernetes YAML with `kubernetes-validate --strict` against the
+/// 1.33 schemas (offline); panics with its report when something is invalid.
+pub fn kubernetes_validate(yaml: &str) {
+    use std::io::Write as _;
+    let mut child = match Command::new("kubernetes-validate")
+        .args(["--strict", "-k", "1.33.0", "--quiet", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => panic!(
+            "kubernetes-validate is needed by this test and could not run ({e}); \
+             install it with scripts/testenv/install.sh"
+        ),
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(yaml.as_bytes())
+        .expect("write to kubernetes-validate");
+    let output = child.wait_with_output().expect("kubernetes-validate runs");
+    assert!(
+        output.status.success(),
+        "kubernetes-validate rejected the YAML:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
