@@ -38,7 +38,7 @@ pub struct AuditArgs {
     /// Namespace to audit; repeat for several (default: all namespaces).
     #[arg(short = 'n', long = "namespace", value_name = "NS")]
     pub namespaces: Vec<String>,
-    /// Also report Pods (and ReplicaSets, Jobs) whose owner is itself reported.
+    /// Also report objects whose owner is audited too: a ReplicaSet's Pods, a Deployment's ReplicaSets, a CronJob's Jobs.
     #[arg(long)]
     pub pods: bool,
     /// Report format.
