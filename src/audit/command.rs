@@ -117,16 +117,6 @@ async fn run_async(args: AuditArgs, config: &Config) -> u8 {
             return EXIT_ERRORS;
         }
     }
-    if args.output != OutputFormat::Text {
-        for e in &report.errors {
-            eprintln!(
-                "entrypoint-guard: cannot list {} in {}: {}",
-                e.resource,
-                e.scope(),
-                e.message
-            );
-        }
-    }
     report.exit_code(args.exit_zero)
 }
 

@@ -183,21 +183,22 @@ async fn list_everything(
     let mut objects = Vec::new();
     for (scope, kind, listing) in listings {
         if let Some(failure) = listing.failure {
-            tracing::warn!(
-                kind = kind.kind,
-                namespace = scope.as_deref().unwrap_or("*"),
-                reason = failure.reason.as_str(),
-                "{}",
-                failure.message
-            );
-            report.errors.push(AuditError {
+            let error = AuditError {
                 kind: kind.kind.to_string(),
                 resource: kind.resource(),
                 namespace: scope,
                 reason: failure.reason,
                 message: failure.message,
                 items_read: listing.items.len(),
-            });
+            };
+            tracing::warn!(
+                reason = error.reason.as_str(),
+                "cannot list {} in {}: {}",
+                error.resource,
+                error.scope(),
+                error.message
+            );
+            report.errors.push(error);
         }
         objects.extend(listing.items);
     }

@@ -135,3 +135,68 @@ impl AuditReport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(rule: Rule) -> Finding {
+        Finding {
+            rule,
+            object: String::new(),
+            container: None,
+            message: String::new(),
+            fix: None,
+            applied: false,
+            change: None,
+            ops: Vec::new(),
+        }
+    }
+
+    fn object(namespace: &str, rules: &[Rule]) -> AuditedObject {
+        AuditedObject {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            namespace: namespace.into(),
+            name: "d".into(),
+            findings: rules.iter().map(|r| finding(*r)).collect(),
+            proposed: Vec::new(),
+            object: Value::Null,
+        }
+    }
+
+    #[test]
+    fn counts_add_up_by_namespace_and_rule() {
+        let report = AuditReport {
+            objects: vec![
+                object("a", &[Rule::CommandBypassesWrapper, Rule::ImagePinned]),
+                object("a", &[Rule::CommandBypassesWrapper]),
+                object("b", &[Rule::ImageConfigUnknown]),
+            ],
+            ..AuditReport::default()
+        };
+        let counts = report.counts_by_namespace_and_rule();
+        assert_eq!(counts.len(), 3);
+        assert_eq!(counts[&("a".to_string(), Rule::CommandBypassesWrapper)], 2);
+        assert_eq!(counts[&("a".to_string(), Rule::ImagePinned)], 1);
+        assert_eq!(counts[&("b".to_string(), Rule::ImageConfigUnknown)], 1);
+    }
+
+    #[test]
+    fn errors_outrank_findings_in_the_exit_code() {
+        let mut report = AuditReport::default();
+        assert_eq!(report.exit_code(false), EXIT_CLEAN);
+        report.summary.findings = 1;
+        assert_eq!(report.exit_code(false), EXIT_FINDINGS);
+        assert_eq!(report.exit_code(true), EXIT_CLEAN);
+        report.errors.push(AuditError {
+            kind: "Pod".into(),
+            resource: "pods".into(),
+            namespace: None,
+            reason: FailureReason::Forbidden,
+            message: "HTTP 403".into(),
+            items_read: 0,
+        });
+        assert_eq!(report.exit_code(true), EXIT_ERRORS);
+    }
+}

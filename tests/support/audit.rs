@@ -179,6 +179,9 @@ impl ApiServer {
         let handle = axum_server::Handle::new();
         let app = Router::new().fallback(serve).with_state(Arc::clone(&shared));
         let server_handle = handle.clone();
+        // The address comes back over a channel so that `start` works from
+        // plain and async tests alike (no runtime is entered on this thread).
+        let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -187,20 +190,15 @@ impl ApiServer {
                 .expect("test runtime");
             runtime.block_on(async move {
                 let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls));
-                axum_server::bind_rustls(SocketAddr::from(([127, 0, 0, 1], 0)), config)
-                    .handle(server_handle)
-                    .serve(app.into_make_service())
-                    .await
-                    .expect("stand-in API server");
+                let server = axum_server::bind_rustls(SocketAddr::from(([127, 0, 0, 1], 0)), config)
+                    .handle(server_handle.clone())
+                    .serve(app.into_make_service());
+                let serving = tokio::spawn(server);
+                let _ = tx.send(server_handle.listening().await);
+                serving.await.expect("server task").expect("stand-in API server");
             });
         });
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let addr = runtime
-            .block_on(handle.listening())
-            .expect("the stand-in API server listens");
+        let addr = rx.recv().ok().flatten().expect("the stand-in API server listens");
         ApiServer {
             url: format!("https://{addr}"),
             ca_pem,
