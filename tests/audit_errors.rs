@@ -55,6 +55,39 @@ fn a_forbidden_kind_is_reported_and_the_rest_still_audited() {
         text.contains("error: cannot list daemonsets.apps in all namespaces: forbidden: HTTP 403"),
         "{text}"
     );
+
+    // Per namespace, each namespace's denial is its own error.
+    let output = run_audit(
+        &kubeconfig,
+        &[
+            "-o",
+            "json",
+            "-n",
+            "demo",
+            "-n",
+            "default",
+            "--images",
+            images.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let report = json_report(&output);
+    let scopes: Vec<&str> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(scopes, ["demo", "default"]);
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("in the namespace \"demo\""),
+        "{}",
+        report["errors"][0]
+    );
+    assert!(reported(&report).contains_key("demo/Deployment/app-deploy"));
 }
 
 #[test]
