@@ -176,3 +176,29 @@ fn an_untrusted_server_certificate_is_a_connection_error() {
     assert!(message.contains("certificate"), "{message}");
     assert!(server.seen().is_empty(), "no request got through");
 }
+
+#[test]
+fn an_expired_continue_token_keeps_the_pages_already_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ApiServer::start(Behaviour {
+        expired_continue: ["/api/v1/pods".to_string()].into(),
+        ..Behaviour::default()
+    });
+    let kubeconfig = server.kubeconfig(dir.path());
+    let images = images_file(dir.path());
+    let output = run_audit(
+        &kubeconfig,
+        &["-o", "json", "--chunk-size", "1", "--images", images.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let report = json_report(&output);
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["kind"], "Pod");
+    assert_eq!(errors[0]["reason"], "expired");
+    assert_eq!(errors[0]["itemsRead"], 1);
+    // The first page (app-pod) was audited; the rest of the cluster too.
+    let got = reported(&report);
+    assert!(got.contains_key("demo/Pod/app-pod"), "{:?}", got.keys());
+    assert!(got.contains_key("demo/CronJob/app-cron"));
+}

@@ -91,49 +91,27 @@ pub async fn list(client: &kube::Client, kind: &Kind, namespace: Option<&str>, p
             continue_token: token.clone(),
             ..ListParams::default()
         };
-        let page = match request.list(&params) {
-            Ok(http_request) => {
-                match tokio::time::timeout(paging.timeout, client.request::<Value>(http_request)).await {
-                    Ok(Ok(page)) => page,
-                    Ok(Err(e)) => {
-                        out.failure = Some(classify(&e));
-                        return out;
-                    }
-                    Err(_) => {
-                        out.failure = Some(ListFailure {
-                            reason: FailureReason::Timeout,
-                            message: format!(
-                                "no answer within {} (page {})",
-                                crate::config::Span(paging.timeout),
-                                out.pages + 1
-                            ),
-                        });
-                        return out;
-                    }
-                }
-            }
-            Err(e) => {
-                out.failure = Some(ListFailure {
-                    reason: FailureReason::Decode,
-                    message: format!("cannot build the list request: {e}"),
-                });
+        let mut page = match fetch_page(client, &request, &params, paging.timeout, out.pages + 1).await {
+            Ok(page) => page,
+            Err(failure) => {
+                out.failure = Some(failure);
                 return out;
             }
         };
         out.pages += 1;
-        let Some(items) = page.get("items").and_then(Value::as_array) else {
+        let Some(Value::Array(items)) = page.get_mut("items").map(Value::take) else {
             out.failure = Some(ListFailure {
                 reason: FailureReason::Decode,
                 message: format!(
                     "answer to {} has no items array (kind {})",
-                    kind.list_path(namespace),
+                    request.url_path,
                     page.get("kind").and_then(Value::as_str).unwrap_or("absent")
                 ),
             });
             return out;
         };
         out.items
-            .extend(items.iter().cloned().map(|item| with_type_meta(item, kind)));
+            .extend(items.into_iter().map(|item| with_type_meta(item, kind)));
         let next = page
             .pointer("/metadata/continue")
             .and_then(Value::as_str)
@@ -151,6 +129,28 @@ pub async fn list(client: &kube::Client, kind: &Kind, namespace: Option<&str>, p
             }
             Some(next) => token = Some(next),
         }
+    }
+}
+
+/// One page, as raw JSON, within `timeout`.
+async fn fetch_page(
+    client: &kube::Client,
+    request: &kube::core::Request,
+    params: &ListParams,
+    timeout: Duration,
+    number: usize,
+) -> Result<Value, ListFailure> {
+    let http_request = request.list(params).map_err(|e| ListFailure {
+        reason: FailureReason::Decode,
+        message: format!("cannot build the list request: {e}"),
+    })?;
+    match tokio::time::timeout(timeout, client.request::<Value>(http_request)).await {
+        Ok(Ok(page)) => Ok(page),
+        Ok(Err(e)) => Err(classify(&e)),
+        Err(_) => Err(ListFailure {
+            reason: FailureReason::Timeout,
+            message: format!("no answer within {} (page {number})", crate::config::Span(timeout)),
+        }),
     }
 }
 

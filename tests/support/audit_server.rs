@@ -31,6 +31,9 @@ pub struct Behaviour {
     /// When set, a ClusterRole whose rules decide, as RBAC would, which
     /// `list` requests are allowed; the rest get 403.
     pub cluster_role: Option<Value>,
+    /// Collections whose continue tokens have expired: any page after the
+    /// first gets 410 Gone, as after etcd compaction.
+    pub expired_continue: HashSet<String>,
 }
 
 /// The ClusterRole shipped in deploy/audit-clusterrole.yaml.
@@ -270,6 +273,15 @@ async fn serve(
             namespace.is_none() || item.pointer("/metadata/namespace").and_then(Value::as_str) == namespace.as_deref()
         })
         .collect();
+    if query.contains_key("continue") && shared.behaviour.expired_continue.contains(&path) {
+        return status(
+            410,
+            "Expired",
+            "The provided continue parameter is too old to display a consistent list result. \
+             You can start a new list without the continue parameter."
+                .into(),
+        );
+    }
     // Continue tokens are opaque to clients; this one is the offset.
     let offset: usize = match query.get("continue") {
         Some(token) => match token.strip_prefix("offset-").and_then(|n| n.parse().ok()) {
