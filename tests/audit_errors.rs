@@ -202,3 +202,33 @@ fn an_expired_continue_token_keeps_the_pages_already_read() {
     assert!(got.contains_key("demo/Pod/app-pod"), "{:?}", got.keys());
     assert!(got.contains_key("demo/CronJob/app-cron"));
 }
+
+#[test]
+fn bad_inputs_exit_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-kubeconfig");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_entrypoint-guard"))
+        .args(["audit", "--kubeconfig", missing.to_str().unwrap()])
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no-such-kubeconfig"), "{}", stderr(&output));
+
+    let server = ApiServer::start(Behaviour::default());
+    let kubeconfig = server.kubeconfig(dir.path());
+    let images = dir.path().join("bad-images.yaml");
+    std::fs::write(
+        &images,
+        "registry.example/app:1.0:\n  entrypoint: [/chalk]\n  bogus: 1\n",
+    )
+    .unwrap();
+    let output = run_audit(&kubeconfig, &["--images", images.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("bad-images.yaml:3:") && message.contains("bogus"),
+        "{message}"
+    );
+    assert!(server.seen().is_empty(), "nothing is listed when the input is bad");
+}

@@ -111,7 +111,7 @@ async fn run_async(args: AuditArgs, config: &Config) -> u8 {
     };
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
-        // A closed pipe (`| head`) is not worth more than a note.
+        // A reader that closed the pipe (`| head`) chose to stop: not an error.
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("entrypoint-guard: cannot write the report: {e}");
             return EXIT_ERRORS;
