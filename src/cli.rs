@@ -39,6 +39,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Check a configuration file and print the effective configuration.
     Config,
+    /// Audit a live cluster: list workloads and report those that bypass their chalk wrapper.
+    Audit(crate::audit::AuditArgs),
 }
 
 /// Exit code for usage, configuration and parse errors.
@@ -86,5 +88,6 @@ pub fn run(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Audit(args) => ExitCode::from(crate::audit::command::run(args, &config)),
     }
 }

@@ -6,6 +6,7 @@
 //! from the image's config, whether to move `command` into `args` or to
 //! prepend the wrapper; the front ends (`serve`, `review`, `audit`) apply it.
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod engine;
