@@ -9,12 +9,14 @@ use std::path::Path;
 
 use chart::{describe, parse_docs, root, run, validate};
 
-/// File name → content of every file directly in `dir`.
+/// File name → content of every file directly in `dir`. Subdirectories
+/// (`deploy/audit/`, applied on their own) are not the chart's output.
 fn files(dir: &Path) -> BTreeMap<String, String> {
     std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .map(|e| {
-            let path = e.expect("dir entry").path();
+        .map(|e| e.expect("dir entry").path())
+        .filter(|path| path.is_file())
+        .map(|path| {
             let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
             (path.file_name().unwrap().to_string_lossy().into_owned(), text)
         })

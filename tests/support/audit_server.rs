@@ -36,9 +36,9 @@ pub struct Behaviour {
     pub expired_continue: HashSet<String>,
 }
 
-/// The ClusterRole shipped in deploy/audit-clusterrole.yaml.
+/// The ClusterRole shipped in deploy/audit/clusterrole.yaml.
 pub fn shipped_cluster_role() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/audit-clusterrole.yaml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/audit/clusterrole.yaml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
