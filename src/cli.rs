@@ -39,6 +39,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Check a configuration file and print the effective configuration.
     Config,
+    /// Review manifests offline: what the webhook would change, as text, YAML, JSON or SARIF.
+    Review(crate::review::ReviewArgs),
 }
 
 /// Exit code for usage, configuration and parse errors.
@@ -76,6 +78,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     match cli.command {
+        Command::Review(args) => crate::review::run(&args, &config),
         Command::Config => match serde_saphyr::to_string(&config) {
             Ok(text) => {
                 print!("{text}");
