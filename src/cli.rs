@@ -78,7 +78,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     match cli.command {
-        Command::Review(args) => crate::review::run(&args, &config),
+        Command::Review(args) => crate::review::run(&args, &config, cli.config.as_ref()),
         Command::Config => match serde_saphyr::to_string(&config) {
             Ok(text) => {
                 print!("{text}");

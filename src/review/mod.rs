@@ -110,11 +110,12 @@ pub fn reviewer(args: &ReviewArgs, config: &Config) -> Result<Reviewer, config::
 
 /// Reviews every input: manifests through the engine, charts through the
 /// chart scanner. Unreadable inputs become problems; the rest is reviewed.
-pub fn review(reviewer: &Reviewer, filenames: &[PathBuf], charts: &[PathBuf]) -> Review {
+/// Directory walks leave out the files in `skip`.
+pub fn review(reviewer: &Reviewer, filenames: &[PathBuf], charts: &[PathBuf], skip: &[PathBuf]) -> Review {
     let mut review = Review::default();
     let mut inputs = Vec::new();
     for path in filenames {
-        match source::expand(std::slice::from_ref(path)) {
+        match source::expand(std::slice::from_ref(path), skip) {
             Ok(expanded) => inputs.extend(expanded),
             Err(problem) => review.problems.push(problem),
         }
@@ -146,8 +147,9 @@ pub fn render(review: &Review, format: Format) -> String {
     }
 }
 
-/// Runs `review`: the report on standard output, problems on standard error.
-pub fn run(args: &ReviewArgs, config: &Config) -> ExitCode {
+/// Runs `review` with `config` (read from `config_path`, if any): the
+/// report on standard output, problems on standard error.
+pub fn run(args: &ReviewArgs, config: &Config, config_path: Option<&PathBuf>) -> ExitCode {
     let reviewer = match reviewer(args, config) {
         Ok(reviewer) => reviewer,
         Err(e) => {
@@ -155,7 +157,9 @@ pub fn run(args: &ReviewArgs, config: &Config) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let review = review(&reviewer, &args.filenames, &args.chart);
+    // Image facts and configuration living beside the manifests are not manifests.
+    let skip: Vec<PathBuf> = args.images.iter().chain(config_path).cloned().collect();
+    let review = review(&reviewer, &args.filenames, &args.chart, &skip);
     for problem in &review.problems {
         eprintln!("entrypoint-guard: {problem}");
     }

@@ -35,7 +35,10 @@ const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 /// directories walked recursively for `*.yaml`, `*.yml` and `*.json` in
 /// name order. A directory holding `Chart.yaml` is a Helm chart: its
 /// templates are not manifests, so it is reviewed as a chart instead.
-pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>, Problem> {
+/// Files in `skip` (such as the `--images` file sitting next to the
+/// manifests) are not picked up by the walk.
+pub fn expand(paths: &[PathBuf], skip: &[PathBuf]) -> Result<Vec<Input>, Problem> {
+    let skip: Vec<PathBuf> = skip.iter().filter_map(|p| p.canonicalize().ok()).collect();
     let mut out = Vec::new();
     for path in paths {
         if path.as_os_str() == "-" {
@@ -44,7 +47,7 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>, Problem> {
         }
         let meta = std::fs::metadata(path).map_err(|e| Problem::file(path.display(), e))?;
         if meta.is_dir() {
-            walk(path, &mut out).map_err(|e| Problem::file(path.display(), e))?;
+            walk(path, &skip, &mut out).map_err(|e| Problem::file(path.display(), e))?;
         } else {
             out.push(Input::Manifest(path.clone()));
         }
@@ -52,7 +55,7 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>, Problem> {
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<Input>) -> std::io::Result<()> {
+fn walk(dir: &Path, skip: &[PathBuf], out: &mut Vec<Input>) -> std::io::Result<()> {
     if is_chart(dir) {
         out.push(Input::Chart(dir.to_path_buf()));
         return Ok(());
@@ -63,11 +66,12 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> std::io::Result<()> {
             continue; // .git, editor files
         }
         if entry.is_dir() {
-            walk(&entry, out)?;
+            walk(&entry, skip, out)?;
         } else if entry
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| EXTENSIONS.contains(&e))
+            && !entry.canonicalize().is_ok_and(|p| skip.contains(&p))
         {
             out.push(Input::Manifest(entry));
         }
