@@ -142,7 +142,10 @@ fn scan_templates(dir: &Path, wrapper: &[String], items: &mut Vec<Item>, problem
     let Ok(entries) = sorted_entries(dir) else { return };
     for path in entries {
         if path.is_dir() {
-            scan_templates(&path, wrapper, items, problems);
+            // Not through symlinks, which could loop.
+            if !path.is_symlink() {
+                scan_templates(&path, wrapper, items, problems);
+            }
             continue;
         }
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();

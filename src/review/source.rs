@@ -66,7 +66,10 @@ fn walk(dir: &Path, skip: &[PathBuf], out: &mut Vec<Input>) -> std::io::Result<(
             continue; // .git, editor files
         }
         if entry.is_dir() {
-            walk(&entry, skip, out)?;
+            // Symlinked directories are not followed: a link to an ancestor would loop forever.
+            if !entry.is_symlink() {
+                walk(&entry, skip, out)?;
+            }
         } else if entry
             .extension()
             .and_then(|e| e.to_str())
