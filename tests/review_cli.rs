@@ -307,3 +307,27 @@ fn mode_and_strategy_overrides() {
         .collect();
     assert!(web.contains(&"preferred-fix-wrong"), "{web:?}");
 }
+
+#[test]
+fn long_streams_are_not_cut_at_the_parser_document_budget() {
+    // serde-saphyr stops a single stream at 1,024 documents by default;
+    // review parses document by document, so `helm template` of a large
+    // release is reviewed whole.
+    let stream: String = (0..1_500)
+        .map(|i| {
+            format!(
+                "---\n{}",
+                BARE_POD.replace("name: shipper", &format!("name: shipper-{i}"))
+            )
+        })
+        .collect();
+    let out = run(
+        &["review", "-f", "-", "--images", "examples/images.yaml", "-o", "json"],
+        Some(&stream),
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let report = json(&out.stdout);
+    assert_eq!(report["summary"]["documents"], 1_500);
+    assert_eq!(report["summary"]["changed"], 1_500);
+    assert_eq!(report["findings"][1_499]["name"], "shipper-1499");
+}
