@@ -39,6 +39,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Check a configuration file and print the effective configuration.
     Config,
+    /// Review manifests offline: what the webhook would change, as text, YAML, JSON or SARIF.
+    Review(crate::review::ReviewArgs),
     /// Audit a live cluster: list workloads and report those that bypass their chalk wrapper.
     Audit(crate::audit::AuditArgs),
 }
@@ -78,6 +80,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     match cli.command {
+        Command::Review(args) => crate::review::run(&args, &config, cli.config.as_ref()),
         Command::Config => match serde_saphyr::to_string(&config) {
             Ok(text) => {
                 print!("{text}");
