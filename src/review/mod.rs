@@ -10,6 +10,7 @@ pub mod documents;
 pub mod locate;
 pub mod model;
 pub mod report;
+pub mod resolve;
 pub mod reviewer;
 pub mod source;
 
@@ -20,11 +21,11 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 
 use crate::cli::EXIT_USAGE;
-use crate::config::{self, Config};
+use crate::config::{self, Config, Span};
 use crate::engine::{Mode, Strategy};
 use crate::image::resolver::OfflineResolver;
 pub use model::{Counts, DocumentReview, FileReview, Item, Problem, Review};
-pub use reviewer::Reviewer;
+pub use reviewer::{FactSource, Reviewer};
 pub use source::{Input, Source};
 
 /// Exit code when there are findings (unless `--exit-zero`).
@@ -63,6 +64,17 @@ pub struct ReviewArgs {
     /// Fix strategy instead of the configured one: auto, args or prepend.
     #[arg(long, value_parser = parse_strategy)]
     pub strategy: Option<Strategy>,
+    /// Resolve images from their registries (digests and image configs), as the webhook does;
+    /// offline facts (--images, imageFacts) still win for the images they name.
+    #[arg(long)]
+    pub resolve: bool,
+    /// Docker config file with registry credentials for --resolve
+    /// (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json, if present). Helpers are never run.
+    #[arg(long, value_name = "PATH", requires = "resolve")]
+    pub docker_config: Option<PathBuf>,
+    /// With --resolve: time allowed for the registry lookups of one document.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = Span::parse)]
+    pub resolve_timeout: Span,
 }
 
 /// Report formats.
@@ -93,19 +105,28 @@ fn parse_strategy(s: &str) -> Result<Strategy, String> {
 
 /// The reviewer `args` and `config` ask for: the configured policy with the
 /// command-line overrides, and the configuration's image facts with each
-/// `--images` file merged over them, later files winning.
-pub fn reviewer(args: &ReviewArgs, config: &Config) -> Result<Reviewer, config::ConfigError> {
+/// `--images` file merged over them, later files winning. With `--resolve`,
+/// the registries answer for every other image.
+pub fn reviewer(args: &ReviewArgs, config: &Config) -> Result<Reviewer, String> {
     let mut policy = config.policy();
     policy.mode = args.mode.unwrap_or(policy.mode);
     policy.strategy = args.strategy.unwrap_or(policy.strategy);
     let mut entries = config.image_facts.clone();
     for path in &args.images {
-        entries.extend(config::load_image_facts(path)?);
+        entries.extend(config::load_image_facts(path).map_err(|e| e.to_string())?);
     }
-    Ok(Reviewer::new(
-        policy,
-        OfflineResolver::new(config::facts_from(&entries)),
-    ))
+    let offline = OfflineResolver::new(config::facts_from(&entries));
+    if !args.resolve {
+        return Ok(Reviewer::new(policy, offline));
+    }
+    let credentials = resolve::docker_credentials(args.docker_config.as_deref())?;
+    let source = resolve::fact_source(
+        &config.registry,
+        std::sync::Arc::new(credentials),
+        offline,
+        args.resolve_timeout.get(),
+    )?;
+    Ok(Reviewer::with_source(policy, source))
 }
 
 /// Reviews every input: manifests through the engine, charts through the

@@ -3,6 +3,9 @@
 //! Deliberately thin: images → resolver → `engine::inspect` → patch. Every
 //! decision is the engine's, so `review` and the webhook never disagree.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 
 use super::documents::{self, Chunk, ParseError};
@@ -10,19 +13,72 @@ use super::locate::Locator;
 use super::model::{DocumentReview, FileReview, Item, Problem};
 use super::source::Source;
 use crate::engine::{self, Finding, Mode, Policy};
-use crate::image::resolver::OfflineResolver;
+use crate::image::{Facts, LookupContext, OfflineResolver, Resolver};
+
+/// Where a [`Reviewer`] gets image facts.
+#[derive(Clone)]
+pub enum FactSource {
+    /// Configuration and `--images` files only: no I/O, no async runtime.
+    Offline(OfflineResolver),
+    /// Any [`Resolver`] (for `review --resolve`, the registry under the
+    /// offline facts), each document's lookups run on `runtime` and given
+    /// `timeout`.
+    Resolver {
+        /// Resolves the images of one document.
+        resolver: Arc<dyn Resolver>,
+        /// Time allowed for the lookups of one document.
+        timeout: Duration,
+        /// Drives the lookups; dropped after `resolver`, which runs tasks on it.
+        runtime: Arc<tokio::runtime::Runtime>,
+    },
+}
+
+impl FactSource {
+    /// The facts for `images` of `doc`. A resolver never fails: what it
+    /// cannot resolve in time comes back unknown, with the reason.
+    fn facts(&self, images: &[String], doc: &Value) -> Facts {
+        match self {
+            FactSource::Offline(offline) => offline.resolve_now(images),
+            FactSource::Resolver {
+                resolver,
+                timeout,
+                runtime,
+            } => {
+                let ctx = LookupContext::of(doc, None);
+                runtime.block_on(resolver.resolve(images, &ctx, Instant::now() + *timeout))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for FactSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FactSource::Offline(offline) => f.debug_tuple("Offline").field(offline).finish(),
+            FactSource::Resolver { timeout, .. } => f
+                .debug_struct("Resolver")
+                .field("timeout", timeout)
+                .finish_non_exhaustive(),
+        }
+    }
+}
 
 /// Reviews manifests under one policy with one source of image facts.
 #[derive(Clone, Debug)]
 pub struct Reviewer {
     policy: Policy,
-    resolver: OfflineResolver,
+    facts: FactSource,
 }
 
 impl Reviewer {
     /// A reviewer applying `policy` with the facts `resolver` knows.
     pub fn new(policy: Policy, resolver: OfflineResolver) -> Self {
-        Reviewer { policy, resolver }
+        Self::with_source(policy, FactSource::Offline(resolver))
+    }
+
+    /// A reviewer applying `policy` with facts from `facts`.
+    pub fn with_source(policy: Policy, facts: FactSource) -> Self {
+        Reviewer { policy, facts }
     }
 
     /// The policy in force.
@@ -99,7 +155,7 @@ impl Reviewer {
             return review;
         }
         let images = engine::images(&doc, &self.policy);
-        let facts = self.resolver.resolve_now(&images);
+        let facts = self.facts.facts(&images, &doc);
         let inspection = engine::inspect(&doc, &facts, &self.policy, Mode::Fix);
         if inspection.changes() {
             let mut fixed = doc.clone();

@@ -32,6 +32,30 @@ impl CredentialSource for NoCredentials {
     }
 }
 
+/// Several sources asked in turn, their credentials concatenated in order
+/// (so the first source's credentials are tried first): `audit --resolve`
+/// uses a workload's pull secrets, then the user's `--docker-config`.
+#[derive(Clone, Default)]
+pub struct ChainedCredentials {
+    sources: Vec<std::sync::Arc<dyn CredentialSource>>,
+}
+
+impl ChainedCredentials {
+    /// Asks `sources` in this order.
+    pub fn new(sources: Vec<std::sync::Arc<dyn CredentialSource>>) -> Self {
+        ChainedCredentials { sources }
+    }
+}
+
+impl CredentialSource for ChainedCredentials {
+    fn credentials<'a>(&'a self, ctx: &'a LookupContext) -> BoxFuture<'a, Vec<RegistryCredential>> {
+        Box::pin(async move {
+            let all = futures::future::join_all(self.sources.iter().map(|s| s.credentials(ctx))).await;
+            all.into_iter().flatten().collect()
+        })
+    }
+}
+
 /// A Docker config file read with the CLI's user's rights (`review --resolve`);
 /// the same credentials for every lookup.
 #[derive(Clone, Debug, Default)]
@@ -102,6 +126,24 @@ impl CredentialSource for DockerConfigCredentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chained_sources_keep_their_order() {
+        let first =
+            DockerConfigCredentials::from_json(br#"{"auths": {"a.io": {"username": "a", "password": "1"}}}"#, "first")
+                .unwrap();
+        let second =
+            DockerConfigCredentials::from_json(br#"{"auths": {"b.io": {"username": "b", "password": "2"}}}"#, "second")
+                .unwrap();
+        let chain = ChainedCredentials::new(vec![
+            std::sync::Arc::new(first),
+            std::sync::Arc::new(NoCredentials),
+            std::sync::Arc::new(second),
+        ]);
+        let creds = futures::executor::block_on(chain.credentials(&LookupContext::default()));
+        let users: Vec<&str> = creds.iter().map(|c| c.username()).collect();
+        assert_eq!(users, ["a", "b"]);
+    }
 
     #[test]
     fn reads_a_config_file_and_names_it_in_errors() {

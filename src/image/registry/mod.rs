@@ -40,7 +40,9 @@ pub mod kube_credentials;
 pub mod proxy;
 pub mod resolver;
 
-pub use credentials::{CredentialFileError, CredentialSource, DockerConfigCredentials, NoCredentials};
+pub use credentials::{
+    ChainedCredentials, CredentialFileError, CredentialSource, DockerConfigCredentials, NoCredentials,
+};
 pub use docker_config::{DockerConfigError, RegistryCredential, ServerMatch, parse_config_json, parse_dockercfg};
 pub use guard::{AccessPolicy, GuardError};
 pub use kube_credentials::KubeCredentials;
