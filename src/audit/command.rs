@@ -10,7 +10,10 @@ use super::progress::TerminalLine;
 use super::report::EXIT_ERRORS;
 use super::{AuditOptions, output, run_with_progress};
 use crate::config::{self, Config, Span};
-use crate::image::OfflineResolver;
+use crate::image::registry::{
+    ChainedCredentials, CredentialSource, DockerConfigCredentials, KubeCredentials, RegistryResolver,
+};
+use crate::image::{LayeredResolver, OfflineResolver, Resolver};
 
 /// How the audit report is written to stdout.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -56,6 +59,16 @@ pub struct AuditArgs {
     /// Deadline for each list request.
     #[arg(long, default_value = "30s", value_parser = Span::parse)]
     pub request_timeout: Span,
+    /// Resolve images from their registries, as the webhook does, with each workload's pull secrets
+    /// (needs `get` on secrets and serviceaccounts); --images and imageFacts still win for the images they name.
+    #[arg(long)]
+    pub resolve: bool,
+    /// With --resolve: a Docker config file whose credentials are tried after the pull secrets' (helpers are never run).
+    #[arg(long, value_name = "PATH", requires = "resolve")]
+    pub docker_config: Option<PathBuf>,
+    /// With --resolve: time allowed for the registry lookups of one object.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = Span::parse)]
+    pub resolve_timeout: Span,
 }
 
 /// Runs the audit and prints the report; returns the exit code.
@@ -85,7 +98,15 @@ async fn run_async(args: AuditArgs, config: &Config) -> u8 {
             }
         }
     }
-    let resolver = Arc::new(OfflineResolver::new(config::facts_from(&entries)));
+    let offline = OfflineResolver::new(config::facts_from(&entries));
+    let docker_config = match args.docker_config.as_deref().map(DockerConfigCredentials::from_path) {
+        Some(Ok(credentials)) => Some(credentials),
+        Some(Err(e)) => {
+            eprintln!("entrypoint-guard: docker config: {e}");
+            return EXIT_ERRORS;
+        }
+        None => None,
+    };
     let client = match connect(args.kubeconfig.as_deref(), args.context.as_deref()).await {
         Ok(c) => c,
         Err(e) => {
@@ -93,11 +114,32 @@ async fn run_async(args: AuditArgs, config: &Config) -> u8 {
             return EXIT_ERRORS;
         }
     };
+    let resolver: Arc<dyn Resolver> = if args.resolve {
+        // The webhook's credentials: the pull secrets of each workload and
+        // of its ServiceAccount, read with the audit's own client.
+        let mut sources: Vec<Arc<dyn CredentialSource>> = Vec::new();
+        if config.registry.pull_secrets {
+            sources.push(Arc::new(KubeCredentials::new(client.clone())));
+        }
+        if let Some(docker_config) = docker_config {
+            sources.push(Arc::new(docker_config));
+        }
+        match RegistryResolver::new(&config.registry, Arc::new(ChainedCredentials::new(sources))) {
+            Ok(registry) => Arc::new(LayeredResolver::new(offline, Arc::new(registry))),
+            Err(e) => {
+                eprintln!("entrypoint-guard: {e}");
+                return EXIT_ERRORS;
+            }
+        }
+    } else {
+        Arc::new(offline)
+    };
     let options = AuditOptions {
         namespaces: args.namespaces.clone(),
         include_owned: args.pods,
         page_size: args.chunk_size,
         request_timeout: args.request_timeout.get(),
+        resolve_timeout: args.resolve_timeout.get(),
         ..AuditOptions::default()
     };
     let progress = TerminalLine::for_stderr();

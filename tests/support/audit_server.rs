@@ -34,6 +34,12 @@ pub struct Behaviour {
     /// Collections whose continue tokens have expired: any page after the
     /// first gets 410 Gone, as after etcd compaction.
     pub expired_continue: HashSet<String>,
+    /// Image strings rewritten in every served object (`image` fields of
+    /// containers), e.g. to point the fixtures at a loopback registry.
+    pub images: HashMap<String, String>,
+    /// Single objects answered to `get` at their path
+    /// (`/api/v1/namespaces/demo/secrets/regcred`), subject to `cluster_role`.
+    pub objects: HashMap<String, Value>,
 }
 
 /// The ClusterRole shipped in deploy/audit/clusterrole.yaml.
@@ -93,6 +99,7 @@ impl ApiServer {
                 let items = list["items"].as_array_mut().expect("fixture lists have items");
                 items.extend(extra.iter().cloned());
             }
+            rewrite_images(&mut list, &behaviour.images);
             lists.insert(path.to_string(), list);
         }
         let shared = Arc::new(Shared {
@@ -160,6 +167,26 @@ impl Drop for ApiServer {
     }
 }
 
+/// Replaces every `"image": X` string value whose X is a key of `images`.
+fn rewrite_images(value: &mut Value, images: &HashMap<String, String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match v {
+                    Value::String(image) if key == "image" => {
+                        if let Some(new) = images.get(image.as_str()) {
+                            *image = new.clone();
+                        }
+                    }
+                    _ => rewrite_images(v, images),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_images(v, images)),
+        _ => {}
+    }
+}
+
 /// A CA and a server certificate for 127.0.0.1 signed by it.
 fn tls_config() -> (String, rustls::ServerConfig) {
     let ca_key = rcgen::KeyPair::generate().expect("CA key");
@@ -212,6 +239,25 @@ fn collection(path: &str) -> (String, Option<String>) {
     }
 }
 
+/// A single object `get`, or the 403 RBAC would give under `cluster_role`.
+fn get_object(behaviour: &Behaviour, path: &str, object: &Value) -> Response {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (resource, name) = (parts[parts.len() - 2], parts[parts.len() - 1]);
+    let group = if parts[0] == "apis" { parts[1] } else { "" };
+    if let Some(role) = &behaviour.cluster_role
+        && !allows(role, group, resource, "get")
+    {
+        return status(
+            403,
+            "Forbidden",
+            format!(
+                "{resource} \"{name}\" is forbidden: User \"system:serviceaccount:demo:auditor\" cannot get resource \"{resource}\" in API group \"{group}\""
+            ),
+        );
+    }
+    ([("content-type", "application/json")], object.to_string()).into_response()
+}
+
 async fn serve(
     State(shared): State<Arc<Shared>>,
     uri: Uri,
@@ -228,6 +274,9 @@ async fn serve(
         .is_some_and(|v| v == format!("Bearer {TOKEN}"));
     if !authorized {
         return status(401, "Unauthorized", "Unauthorized".into());
+    }
+    if let Some(object) = shared.behaviour.objects.get(uri.path()) {
+        return get_object(&shared.behaviour, uri.path(), object);
     }
     let (path, namespace) = collection(uri.path());
     let Some(list) = shared.lists.get(&path) else {
