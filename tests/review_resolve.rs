@@ -90,6 +90,43 @@ fn every_wrap_shape_is_fixed_and_pinned_to_the_registry_digest() {
 }
 
 #[test]
+fn a_stream_of_documents_on_stdin_is_resolved_document_by_document() {
+    let w = world();
+    let reg = w.plain.addr.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &[reg], &[], "");
+    // One Pod per shape, in one stream, after a document with no images.
+    let mut stream = String::from("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n");
+    for shape in SHAPES {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": shape.name},
+            "spec": {"containers": [shape_container(shape, reg)]}});
+        stream.push_str("---\n");
+        stream.push_str(&serde_saphyr::to_string(&pod).unwrap());
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_entrypoint-guard"))
+        .arg("--config")
+        .arg(&config)
+        .args(["review", "--resolve", "-f", "-", "-o", "yaml"])
+        .env("DOCKER_CONFIG", dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(stream.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{}", text(&out.stderr));
+    let docs = yaml_documents(&text(&out.stdout));
+    assert_eq!(docs.len(), SHAPES.len() + 1);
+    assert_eq!(docs[0]["kind"], "ConfigMap");
+    for (shape, doc) in SHAPES.iter().zip(&docs[1..]) {
+        assert_eq!(doc["metadata"]["name"], shape.name);
+        assert_fixed(container(doc, shape.name), shape, reg, w.images.digest(shape.repo_tag));
+    }
+}
+
+#[test]
 fn json_report_names_the_rule_for_each_shape() {
     let w = world();
     let reg = w.plain.addr.as_str();

@@ -72,7 +72,7 @@ pub struct ReviewArgs {
     /// (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json, if present). Helpers are never run.
     #[arg(long, value_name = "PATH", requires = "resolve")]
     pub docker_config: Option<PathBuf>,
-    /// With --resolve: time allowed for the registry lookups of one document.
+    /// With --resolve: time allowed for the registry lookups of one input file (its documents are resolved together).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = Span::parse)]
     pub resolve_timeout: Span,
 }

@@ -38,7 +38,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 /// The fact source of `review --resolve`: `offline` facts over the registry
-/// resolver built from `registry` with `credentials`, `timeout` per document.
+/// resolver built from `registry` with `credentials`, `timeout` per input file.
 pub fn fact_source(
     registry: &RegistryConfig,
     credentials: Arc<dyn CredentialSource>,

@@ -21,12 +21,12 @@ pub enum FactSource {
     /// Configuration and `--images` files only: no I/O, no async runtime.
     Offline(OfflineResolver),
     /// Any [`Resolver`] (for `review --resolve`, the registry under the
-    /// offline facts), each document's lookups run on `runtime` and given
+    /// offline facts), each file's lookups run on `runtime` and given
     /// `timeout`.
     Resolver {
         /// Resolves the images of one document.
         resolver: Arc<dyn Resolver>,
-        /// Time allowed for the lookups of one document.
+        /// Time allowed for the lookups of one file's documents.
         timeout: Duration,
         /// Drives the lookups; dropped after `resolver`, which runs tasks on it.
         runtime: Arc<tokio::runtime::Runtime>,
@@ -34,18 +34,33 @@ pub enum FactSource {
 }
 
 impl FactSource {
-    /// The facts for `images` of `doc`. A resolver never fails: what it
-    /// cannot resolve in time comes back unknown, with the reason.
-    fn facts(&self, images: &[String], doc: &Value) -> Facts {
+    /// The facts for the images of each of `docs` (`None`: not an object,
+    /// nothing to resolve). A resolver never fails: what it cannot resolve
+    /// in time comes back unknown, with the reason. All documents are looked
+    /// up at once, under one deadline, so a file of many documents costs one
+    /// round of registry lookups, not one per document.
+    fn facts(&self, docs: &[Option<&Value>], policy: &Policy) -> Vec<Facts> {
+        let images: Vec<Vec<String>> = docs
+            .iter()
+            .map(|doc| doc.map_or_else(Vec::new, |doc| engine::images(doc, policy)))
+            .collect();
         match self {
-            FactSource::Offline(offline) => offline.resolve_now(images),
+            FactSource::Offline(offline) => images.iter().map(|images| offline.resolve_now(images)).collect(),
             FactSource::Resolver {
                 resolver,
                 timeout,
                 runtime,
             } => {
-                let ctx = LookupContext::of(doc, None);
-                runtime.block_on(resolver.resolve(images, &ctx, Instant::now() + *timeout))
+                let deadline = Instant::now() + *timeout;
+                let contexts: Vec<LookupContext> = docs
+                    .iter()
+                    .map(|doc| doc.map_or_else(LookupContext::default, |doc| LookupContext::of(doc, None)))
+                    .collect();
+                let lookups = images
+                    .iter()
+                    .zip(&contexts)
+                    .map(|(images, ctx)| resolver.resolve(images, ctx, deadline));
+                runtime.block_on(futures::future::join_all(lookups))
             }
         }
     }
@@ -102,16 +117,26 @@ impl Reviewer {
         } else {
             documents::split(&source.text)
         };
-        let documents = chunks
+        let parsed: Vec<Result<Value, ParseError>> = chunks
             .iter()
             .map(|chunk| {
-                let parsed = if source.json {
+                if source.json {
                     documents::parse_json(chunk.text)
                 } else {
                     documents::parse_yaml(chunk)
-                };
-                self.review_chunk(&source.name, chunk, parsed, problems)
+                }
             })
+            .collect();
+        let objects: Vec<Option<&Value>> = parsed
+            .iter()
+            .map(|p| p.as_ref().ok().filter(|d| d.is_object()))
+            .collect();
+        let facts = self.facts.facts(&objects, &self.policy);
+        let documents = chunks
+            .iter()
+            .zip(parsed)
+            .zip(facts)
+            .map(|((chunk, parsed), facts)| self.review_chunk(&source.name, chunk, parsed, &facts, problems))
             .collect();
         FileReview {
             name: source.name.clone(),
@@ -124,6 +149,7 @@ impl Reviewer {
         file: &str,
         chunk: &Chunk<'_>,
         parsed: Result<Value, ParseError>,
+        facts: &Facts,
         problems: &mut Vec<Problem>,
     ) -> DocumentReview {
         let mut review = DocumentReview {
@@ -154,9 +180,7 @@ impl Reviewer {
             problems.push(problem(chunk.first_line, 1, message));
             return review;
         }
-        let images = engine::images(&doc, &self.policy);
-        let facts = self.facts.facts(&images, &doc);
-        let inspection = engine::inspect(&doc, &facts, &self.policy, Mode::Fix);
+        let inspection = engine::inspect(&doc, facts, &self.policy, Mode::Fix);
         if inspection.changes() {
             let mut fixed = doc.clone();
             match json_patch::patch(&mut fixed, &inspection.patch) {
