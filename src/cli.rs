@@ -41,6 +41,10 @@ pub enum Command {
     Config,
     /// Serve the HTTPS admission webhook.
     Serve(crate::server::ServeArgs),
+    /// Review manifests offline: what the webhook would change, as text, YAML, JSON or SARIF.
+    Review(crate::review::ReviewArgs),
+    /// Audit a live cluster: list workloads and report those that bypass their chalk wrapper.
+    Audit(crate::audit::AuditArgs),
 }
 
 /// Exit code for usage, configuration and parse errors.
@@ -79,6 +83,7 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     match cli.command {
         Command::Serve(args) => crate::server::serve(&args, config),
+        Command::Review(args) => crate::review::run(&args, &config, cli.config.as_ref()),
         Command::Config => match serde_saphyr::to_string(&config) {
             Ok(text) => {
                 print!("{text}");
@@ -89,5 +94,6 @@ pub fn run(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Audit(args) => ExitCode::from(crate::audit::command::run(args, &config)),
     }
 }

@@ -7,8 +7,10 @@
 //! prepend the wrapper; the front ends (`serve`, `review`, `audit`) apply it.
 
 pub mod admission;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod image;
+pub mod review;
 pub mod server;

@@ -24,6 +24,10 @@ pub struct RegistryConfig {
     pub negative_ttl: Span,
     /// Most entries kept in the cache.
     pub cache_capacity: u64,
+    /// The most one registry lookup may take. A caller stops waiting at its
+    /// own deadline, but the lookup goes on (up to this long) so that the next
+    /// request finds the answer cached.
+    pub lookup_timeout: Span,
     /// Read `imagePullSecrets` (Pod and ServiceAccount) for registry credentials.
     pub pull_secrets: bool,
     /// Registry hosts that may be contacted (globs; empty: all).
@@ -48,6 +52,7 @@ impl Default for RegistryConfig {
             cache_ttl: Span(Duration::from_secs(300)),
             negative_ttl: Span(Duration::from_secs(30)),
             cache_capacity: 10_000,
+            lookup_timeout: Span(Duration::from_secs(10)),
             pull_secrets: true,
             allow: Vec::new(),
             deny: Vec::new(),

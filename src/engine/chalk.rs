@@ -47,7 +47,7 @@ pub fn parse(entrypoint: &[String], prefix: &[String]) -> Wrapping {
         return Wrapping::NotWrapped;
     }
     let rest = &entrypoint[prefix.len()..];
-    let (flag_items, wrapped_args, has_separator) = match rest.iter().position(|s| s == SEPARATOR) {
+    let (flag_items, wrapped_args, has_separator) = match separator(rest) {
         Some(i) => (&rest[..i], rest[i + 1..].to_vec(), true),
         None => {
             let end = end_of_flags(rest);
@@ -73,6 +73,20 @@ pub fn parse(entrypoint: &[String], prefix: &[String]) -> Wrapping {
         has_separator,
         wrapped_args,
     })
+}
+
+/// The index of the `--` that ends chalk's flags. The value of
+/// `--exec-command-name` is skipped: a program may be named `--`.
+fn separator(items: &[String]) -> Option<usize> {
+    let mut i = 0;
+    while i < items.len() {
+        match items[i].as_str() {
+            SEPARATOR => return Some(i),
+            EXEC_COMMAND_NAME => i += 2,
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 /// Where the flags end in an Entrypoint without `--`: at the first item that
@@ -212,6 +226,16 @@ mod tests {
         assert_eq!(w.flags, v(&["--log-level", "error"]));
         assert_eq!(w.exec_command_name.as_deref(), Some("echo"));
         assert_eq!(w.wrapped_args, v(&["hi"]));
+    }
+
+    #[test]
+    fn a_program_named_like_the_separator_round_trips() {
+        let prefix = v(&["/chalk", "exec"]);
+        let fixed = wrapped(&["/chalk", "exec", "--"]).prepend(&prefix, &v(&["--", "x"]));
+        assert_eq!(fixed, v(&["/chalk", "exec", "--exec-command-name", "--", "--", "x"]));
+        let again = wrapped(&fixed.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(again.exec_command_name.as_deref(), Some("--"));
+        assert_eq!(again.wrapped_args, v(&["x"]));
     }
 
     #[test]

@@ -245,17 +245,17 @@ fn inspect_container(
             return;
         }
     };
-    if let Some(command) = command.filter(|c| !c.is_empty()) {
-        if !command.starts_with(&policy.wrapper) {
-            if let Some(finding) = decide(doc, &at, object_at, command, args, image_facts, policy) {
-                findings.push(finding);
-            }
-        }
+    // An empty command, or one that already starts with the wrapper, is left alone.
+    if let Some(command) = command.filter(|c| !c.is_empty() && !c.starts_with(&policy.wrapper))
+        && let Some(finding) = decide(doc, &at, object_at, command, args, image_facts, policy)
+    {
+        findings.push(finding);
     }
-    if policy.pin_digests && !image.is_empty() {
-        if let Some(finding) = pin(&at, object_at, image_facts, policy) {
-            findings.push(finding);
-        }
+    if policy.pin_digests
+        && !image.is_empty()
+        && let Some(finding) = pin(&at, object_at, image_facts, policy)
+    {
+        findings.push(finding);
     }
 }
 

@@ -188,10 +188,10 @@ fn valid_host(host: &str) -> bool {
         Some((n, p)) if !n.ends_with(':') => (n, Some(p)),
         _ => (host, None),
     };
-    if let Some(port) = port {
-        if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
-            return false;
-        }
+    if let Some(port) = port
+        && (port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
     }
     if let Some(v6) = name.strip_prefix('[') {
         return v6

@@ -81,6 +81,11 @@ impl OfflineResolver {
         OfflineResolver { facts }
     }
 
+    /// Whether `image` (as written) has offline facts.
+    pub fn names(&self, image: &str) -> bool {
+        self.facts.get(image).is_some()
+    }
+
     /// Resolves without waiting (offline lookups are immediate).
     pub fn resolve_now(&self, images: &[String]) -> Facts {
         images

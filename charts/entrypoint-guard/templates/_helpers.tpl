@@ -1,0 +1,90 @@
+{{/* Names, labels and the values derived from several settings. */}}
+
+{{- define "entrypoint-guard.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* <release>-<chart>, or the release name alone when it already holds the chart name. */}}
+{{- define "entrypoint-guard.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "entrypoint-guard.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "entrypoint-guard.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "entrypoint-guard.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "entrypoint-guard.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: entrypoint-guard
+{{- end -}}
+
+{{- define "entrypoint-guard.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "entrypoint-guard.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "entrypoint-guard.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The server reads Secrets and ServiceAccounts only to use imagePullSecrets. */}}
+{{- define "entrypoint-guard.needsRbac" -}}
+{{- if and .Values.config.registry.enabled .Values.config.registry.pullSecrets -}}true{{- end -}}
+{{- end -}}
+
+{{/* Namespaces no webhook may ever see: its own (a webhook that intercepts its
+     own pods deadlocks its rollout), kube-system, and the configured ones. */}}
+{{- define "entrypoint-guard.excludedNamespaces" -}}
+{{- concat (list "kube-system" .Release.Namespace) .Values.webhook.excludeNamespaces | uniq | toJson -}}
+{{- end -}}
+
+{{/* The mode the helm test can expect in tests.namespace (unlabelled). */}}
+{{- define "entrypoint-guard.tests.expect" -}}
+{{- if .Values.tests.expect -}}
+{{- .Values.tests.expect -}}
+{{- else if and (eq .Values.webhook.defaultMode "fix") (eq .Values.config.mode "fix") -}}
+fixed
+{{- else -}}
+reported
+{{- end -}}
+{{- end -}}
+
+{{/* The program's configuration: config values plus the settings the chart owns
+     (listen addresses and certificate paths) and the helm test's image facts. */}}
+{{- define "entrypoint-guard.config" -}}
+{{- $c := deepCopy .Values.config -}}
+{{- $server := deepCopy (default dict $c.server) -}}
+{{- $_ := set $server "listen" (printf "0.0.0.0:%d" (int .Values.ports.webhook)) -}}
+{{- $_ := set $server "healthListen" (printf "0.0.0.0:%d" (int .Values.ports.health)) -}}
+{{- $_ := set $server "tlsCert" "/etc/entrypoint-guard/tls/tls.crt" -}}
+{{- $_ := set $server "tlsKey" "/etc/entrypoint-guard/tls/tls.key" -}}
+{{- $_ := set $c "server" $server -}}
+{{- if .Values.tests.enabled -}}
+{{- $facts := deepCopy (default dict $c.imageFacts) -}}
+{{- $bare := concat $c.wrapper (list "--") -}}
+{{- $_ := set $facts .Values.tests.probeImage (dict "entrypoint" $bare "digest" .Values.tests.probeDigest) -}}
+{{- $_ := set $c "imageFacts" $facts -}}
+{{- end -}}
+{{- toYaml $c -}}
+{{- end -}}

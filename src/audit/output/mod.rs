@@ -1,0 +1,61 @@
+//! The report formats: a text table, JSON, YAML of the fixed objects, SARIF.
+
+mod sarif;
+mod text;
+mod yaml;
+
+use super::command::OutputFormat;
+use super::report::AuditReport;
+use crate::engine::{Change, Finding, Fix, Rule};
+
+/// Renders `report` in `format`. Fails only when the YAML of a fixed object
+/// cannot be built (the error names the object).
+pub fn render(report: &AuditReport, format: OutputFormat) -> Result<String, String> {
+    match format {
+        OutputFormat::Text => Ok(text::render(report)),
+        OutputFormat::Json => serde_json::to_string_pretty(report)
+            .map(|mut s| {
+                s.push('\n');
+                s
+            })
+            .map_err(|e| format!("cannot write the JSON report: {e}")),
+        OutputFormat::Yaml => yaml::render(report),
+        OutputFormat::Sarif => Ok(sarif::render(report)),
+    }
+}
+
+/// The proposed fix of `finding` in a few words, for tables and SARIF messages.
+pub fn proposed_fix(finding: &Finding) -> String {
+    let show = |items: &[String]| serde_json::to_string(items).unwrap_or_default();
+    match (&finding.fix, &finding.change) {
+        (Some(Fix::Args), Some(Change::Command { after, .. })) => {
+            format!(
+                "args: drop command, args={}",
+                show(after.args.as_deref().unwrap_or_default())
+            )
+        }
+        (Some(Fix::Prepend), Some(Change::Command { after, .. })) => {
+            format!(
+                "prepend: command={}",
+                show(after.command.as_deref().unwrap_or_default())
+            )
+        }
+        (Some(Fix::Pin), Some(Change::Image { after, .. })) => format!("pin: image={after}"),
+        _ => match finding.rule {
+            Rule::PreferredFixWrong => "none (strategy args is wrong here; use prepend)".into(),
+            Rule::ImageConfigUnknown => "none (image config unknown)".into(),
+            Rule::PlatformsDisagree => "none (platforms disagree)".into(),
+            Rule::InvalidModeAnnotation => "fix the mode annotation".into(),
+            _ => "none".into(),
+        },
+    }
+}
+
+/// The container column: its name, marked when it is an init container.
+pub fn container_label(finding: &Finding) -> String {
+    match &finding.container {
+        Some(c) if c.init => format!("{} (init)", c.name),
+        Some(c) => c.name.clone(),
+        None => "-".into(),
+    }
+}

@@ -1,0 +1,49 @@
+//! The registry resolver: image facts from OCI registries.
+//!
+//! This is the only code that talks to a registry. For each image it finds
+//! the digest the registry serves for the tag (HEAD with the manifest
+//! `Accept` types, GET as fallback; the index digest for multi-arch images)
+//! and every platform's config Entrypoint, skipping `unknown/unknown`
+//! attestation entries.
+//!
+//! - [`credentials`]: where credentials come from ([`CredentialSource`]);
+//!   [`docker_config`] parses Docker config JSON (helpers are never run);
+//!   [`kube_credentials`] reads pull secrets from the API server.
+//! - [`clients`]: one oci-client client per (registry, credential).
+//! - [`cache`]: moka cache keyed by credential identity and reference.
+//! - [`guard`] and [`proxy`]: the SSRF guard, applied after DNS resolution
+//!   to every connection (registry, token realm, redirects).
+//! - [`fetch`]: manifests, indexes and configs.
+//! - [`resolver`]: [`RegistryResolver`], deadlines and coalescing.
+//!
+//! Wiring:
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use entrypoint_guard::config::RegistryConfig;
+//! use entrypoint_guard::image::Resolver;
+//! use entrypoint_guard::image::registry::{DockerConfigCredentials, RegistryResolver};
+//!
+//! let credentials = Arc::new(DockerConfigCredentials::from_default_location()?);
+//! let resolver: Arc<dyn Resolver> = Arc::new(RegistryResolver::new(&RegistryConfig::default(), credentials)?);
+//! # Ok(()) }
+//! ```
+
+pub mod cache;
+pub mod clients;
+pub mod credentials;
+pub mod docker_config;
+pub mod fetch;
+pub mod guard;
+pub mod kube_credentials;
+pub mod proxy;
+pub mod resolver;
+
+pub use credentials::{
+    ChainedCredentials, CredentialFileError, CredentialSource, DockerConfigCredentials, NoCredentials,
+};
+pub use docker_config::{DockerConfigError, RegistryCredential, ServerMatch, parse_config_json, parse_dockercfg};
+pub use guard::{AccessPolicy, GuardError};
+pub use kube_credentials::KubeCredentials;
+pub use resolver::{RegistryError, RegistryResolver};

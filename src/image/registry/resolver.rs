@@ -1,0 +1,345 @@
+//! [`RegistryResolver`]: image facts from registries, behind the [`Resolver`] trait.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use oci_client::secrets::RegistryAuth;
+
+use super::cache::{CacheKey, FactsCache, Outcome};
+use super::clients::{ANONYMOUS, ClientPool};
+use super::credentials::CredentialSource;
+use super::docker_config::RegistryCredential;
+use super::fetch::{self, LookupError};
+use super::guard::{AccessPolicy, split_host_port};
+use super::proxy::GuardedProxy;
+use crate::config::RegistryConfig;
+use crate::image::facts::{Facts, ImageFacts};
+use crate::image::reference::Reference;
+use crate::image::resolver::{LookupContext, Resolver};
+
+/// Why a [`RegistryResolver`] cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// A glob in `registry.allow`/`registry.deny` does not compile.
+    #[error("registry.allow/deny: {0}")]
+    Pattern(#[from] globset::Error),
+    /// A `registry.caFiles` entry cannot be read or used.
+    #[error("registry.caFiles[{registry:?}]: {reason}")]
+    CaFile {
+        /// The registry it is for.
+        registry: String,
+        /// Why.
+        reason: String,
+    },
+    /// The guarded proxy could not start (no Tokio runtime, no loopback).
+    #[error("cannot start the registry connection guard: {0}")]
+    Proxy(#[from] std::io::Error),
+}
+
+/// Resolves images against their registries, with caching, request
+/// coalescing, per-credential isolation, a deadline and the SSRF guard.
+///
+/// Cheap to clone (shared state); build one per process.
+#[derive(Clone)]
+pub struct RegistryResolver {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    policy: Arc<AccessPolicy>,
+    clients: ClientPool,
+    cache: FactsCache,
+    credentials: Arc<dyn CredentialSource>,
+    lookup_timeout: Duration,
+    // Last: stops the proxy when the resolver goes away.
+    _proxy: GuardedProxy,
+}
+
+impl RegistryResolver {
+    /// Builds a resolver from the `registry` configuration, taking credentials
+    /// from `credentials` (e.g. [`super::KubeCredentials`] when serving,
+    /// [`super::DockerConfigCredentials::from_default_location`] for the CLI).
+    ///
+    /// Must be called inside a Tokio runtime (it starts the connection guard).
+    pub fn new(config: &RegistryConfig, credentials: Arc<dyn CredentialSource>) -> Result<Self, RegistryError> {
+        // reqwest (inside oci-client) uses the process default provider: ring, never aws-lc.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let policy = Arc::new(AccessPolicy::from_config(config)?);
+        let lookup_timeout = config.lookup_timeout.get();
+        let proxy = GuardedProxy::start(policy.clone(), lookup_timeout)?;
+        let mut ca_pems = BTreeMap::new();
+        for (registry, path) in &config.ca_files {
+            let pem = std::fs::read(path).map_err(|e| RegistryError::CaFile {
+                registry: registry.clone(),
+                reason: format!("{}: {e}", path.display()),
+            })?;
+            ca_pems.insert(registry.clone(), pem);
+        }
+        let clients = ClientPool::new(policy.clone(), proxy.url().to_string(), ca_pems, lookup_timeout);
+        // Build the custom-CA clients now, so a bad PEM fails at startup, not per lookup.
+        for registry in config.ca_files.keys() {
+            clients.build(registry).map_err(|reason| RegistryError::CaFile {
+                registry: registry.clone(),
+                reason,
+            })?;
+        }
+        Ok(RegistryResolver {
+            inner: Arc::new(Inner {
+                policy,
+                clients,
+                cache: FactsCache::new(config.cache_capacity, config.cache_ttl.get(), config.negative_ttl.get()),
+                credentials,
+                lookup_timeout,
+                _proxy: proxy,
+            }),
+        })
+    }
+
+    /// How many lookup outcomes are cached (approximate).
+    pub fn cached_entries(&self) -> u64 {
+        self.inner.cache.entry_count()
+    }
+}
+
+impl Resolver for RegistryResolver {
+    fn resolve<'a>(&'a self, images: &'a [String], ctx: &'a LookupContext, deadline: Instant) -> BoxFuture<'a, Facts> {
+        Box::pin(self.inner.clone().resolve(images, ctx, deadline))
+    }
+}
+
+/// One image to look up: its reference and the credentials that may serve it.
+struct Lookup {
+    reference: Reference,
+    credentials: Vec<RegistryCredential>,
+    key: CacheKey,
+}
+
+impl Inner {
+    async fn resolve(self: Arc<Self>, images: &[String], ctx: &LookupContext, deadline: Instant) -> Facts {
+        let deadline = tokio::time::Instant::from_std(deadline);
+        let mut facts = Facts::new();
+        let mut seen = HashSet::new();
+        let images: Vec<&String> = images.iter().filter(|i| seen.insert(i.as_str())).collect();
+        if images.is_empty() {
+            return facts;
+        }
+        let credentials = match tokio::time::timeout_at(deadline, self.credentials.credentials(ctx)).await {
+            Ok(credentials) => credentials,
+            Err(_) => {
+                for image in images {
+                    facts.insert(
+                        image.clone(),
+                        ImageFacts::unknown("reading pull secrets did not finish in time"),
+                    );
+                }
+                return facts;
+            }
+        };
+        let mut pending = Vec::new();
+        for image in images {
+            let reference = match Reference::parse(image) {
+                Ok(r) => r,
+                Err(e) => {
+                    facts.insert(
+                        image.clone(),
+                        ImageFacts::unknown(format!("invalid image reference: {e}")),
+                    );
+                    continue;
+                }
+            };
+            let lookup = Lookup::new(reference, &credentials);
+            // A cache hit needs no task.
+            if let Some(outcome) = self.cache.get(&lookup.key).await {
+                facts.insert(image.clone(), into_facts(&outcome));
+                continue;
+            }
+            // The lookup runs in its own task: when this caller's deadline
+            // passes it stops waiting, but the lookup finishes (bounded by
+            // lookupTimeout) and fills the cache for the next request.
+            let task = tokio::spawn(self.clone().lookup(lookup));
+            pending.push(async move {
+                let facts = match tokio::time::timeout_at(deadline, task).await {
+                    Ok(Ok(outcome)) => into_facts(&outcome),
+                    Ok(Err(e)) => ImageFacts::unknown(format!("registry lookup failed: {e}")),
+                    Err(_) => ImageFacts::unknown("registry lookup did not finish within the request's deadline"),
+                };
+                (image.clone(), facts)
+            });
+        }
+        for (image, image_facts) in futures::future::join_all(pending).await {
+            facts.insert(image, image_facts);
+        }
+        facts
+    }
+
+    async fn lookup(self: Arc<Self>, lookup: Lookup) -> Outcome {
+        let key = lookup.key.clone();
+        let this = self.clone();
+        self.cache
+            .get_with(key, async move {
+                let started = Instant::now();
+                let outcome = match tokio::time::timeout(this.lookup_timeout, this.fetch(&lookup)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(LookupError(format!(
+                        "{}: the registry did not answer within {:?} (registry.lookupTimeout)",
+                        lookup.reference.canonical(),
+                        this.lookup_timeout
+                    ))),
+                };
+                match &outcome {
+                    Ok(facts) => tracing::debug!(image = %lookup.reference.canonical(), digest = ?facts.digest,
+                        elapsed_ms = started.elapsed().as_millis() as u64, "resolved"),
+                    Err(e) => tracing::info!(image = %lookup.reference.canonical(), reason = %e, "not resolved"),
+                }
+                Arc::new(outcome)
+            })
+            .await
+    }
+
+    /// Tries each usable credential in turn (anonymous when there is none).
+    async fn fetch(&self, lookup: &Lookup) -> Result<ImageFacts, LookupError> {
+        let reference = &lookup.reference;
+        self.policy
+            .check_registry(reference.registry())
+            .map_err(|e| LookupError(e.to_string()))?;
+        let oci_ref = oci_reference(reference);
+        // A clear refusal up front; the proxy enforces the same for every connection.
+        let default_port = if self.policy.is_insecure(reference.registry()) {
+            80
+        } else {
+            443
+        };
+        let (host, port) = split_host_port(oci_ref.resolve_registry(), default_port);
+        self.policy
+            .resolve(&host, port)
+            .await
+            .map_err(|e| LookupError(e.to_string()))?;
+
+        let attempts: Vec<(&str, RegistryAuth)> = if lookup.credentials.is_empty() {
+            vec![(ANONYMOUS, RegistryAuth::Anonymous)]
+        } else {
+            lookup
+                .credentials
+                .iter()
+                .map(|c| {
+                    (
+                        c.identity(),
+                        RegistryAuth::Basic(c.username().into(), c.password().into()),
+                    )
+                })
+                .collect()
+        };
+        let mut last_error = None;
+        for (identity, auth) in &attempts {
+            let client = self
+                .clients
+                .client(reference.registry(), identity)
+                .await
+                .map_err(LookupError)?;
+            match self.fetch_with(&client, auth, lookup, &oci_ref).await {
+                Ok(facts) => return Ok(facts),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        let error = last_error.unwrap_or_else(|| LookupError("no attempt made".into()));
+        if attempts.len() > 1 {
+            Err(LookupError(format!("{error} (tried {} credentials)", attempts.len())))
+        } else {
+            Err(error)
+        }
+    }
+
+    async fn fetch_with(
+        &self,
+        client: &oci_client::Client,
+        auth: &RegistryAuth,
+        lookup: &Lookup,
+        oci_ref: &oci_client::Reference,
+    ) -> Result<ImageFacts, LookupError> {
+        let reference = &lookup.reference;
+        let digest = match reference.digest() {
+            Some(d) => d.to_string(),
+            None => fetch::manifest_digest(client, auth, oci_ref).await?,
+        };
+        // A tag whose TTL ran out usually still names the same content: after
+        // the HEAD, the facts of that digest may already be known.
+        let digest_key = CacheKey {
+            credentials: lookup.key.credentials.clone(),
+            reference: format!("{}/{}@{digest}", reference.registry(), reference.repository()),
+            by_digest: true,
+        };
+        if !lookup.key.by_digest
+            && let Some(outcome) = self.cache.get(&digest_key).await
+            && let Ok(facts) = outcome.as_ref()
+        {
+            return Ok(facts.clone());
+        }
+        let by_digest = oci_client::Reference::with_digest(
+            oci_ref.registry().to_string(),
+            oci_ref.repository().to_string(),
+            digest.clone(),
+        );
+        let entrypoint = fetch::entrypoint_of(client, auth, &by_digest).await?;
+        let facts = ImageFacts {
+            digest: Some(digest),
+            entrypoint,
+        };
+        if !lookup.key.by_digest {
+            self.cache.insert(digest_key, Arc::new(Ok(facts.clone()))).await;
+        }
+        Ok(facts)
+    }
+}
+
+impl Lookup {
+    fn new(reference: Reference, all: &[RegistryCredential]) -> Self {
+        let mut credentials: Vec<RegistryCredential> = Vec::new();
+        for c in all.iter().filter(|c| c.matches(&reference)) {
+            if !credentials.iter().any(|k| k.identity() == c.identity()) {
+                credentials.push(c.clone());
+            }
+        }
+        let identities = if credentials.is_empty() {
+            ANONYMOUS.to_string()
+        } else {
+            credentials.iter().map(|c| c.identity()).collect::<Vec<_>>().join(",")
+        };
+        let canonical = match reference.digest() {
+            Some(d) => format!("{}/{}@{d}", reference.registry(), reference.repository()),
+            None => format!(
+                "{}/{}:{}",
+                reference.registry(),
+                reference.repository(),
+                reference.tag_or_latest()
+            ),
+        };
+        let key = CacheKey {
+            credentials: identities,
+            reference: canonical,
+            by_digest: reference.digest().is_some(),
+        };
+        Lookup {
+            reference,
+            credentials,
+            key,
+        }
+    }
+}
+
+fn oci_reference(reference: &Reference) -> oci_client::Reference {
+    let registry = reference.registry().to_string();
+    let repository = reference.repository().to_string();
+    match reference.digest() {
+        Some(d) => oci_client::Reference::with_digest(registry, repository, d.to_string()),
+        None => oci_client::Reference::with_tag(registry, repository, reference.tag_or_latest().to_string()),
+    }
+}
+
+fn into_facts(outcome: &Outcome) -> ImageFacts {
+    match outcome.as_ref() {
+        Ok(facts) => facts.clone(),
+        Err(e) => ImageFacts::unknown(e.to_string()),
+    }
+}

@@ -1,0 +1,176 @@
+//! Golden tests: the engine over the objects inside AdmissionReview requests
+//! captured from a real kube-apiserver, one per kind.
+
+#[path = "support/engine.rs"]
+mod support;
+
+use entrypoint_guard::engine::{Mode, Policy, inspect};
+use entrypoint_guard::image::{Facts, ImageFacts};
+use serde_json::{Value, json};
+use support::v;
+
+const DIGEST_APP: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const DIGEST_SIDECAR: &str = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+
+/// The fixtures' images: `app` has the bare wrapper, `init` a wrapper that
+/// names its program, `sidecar` is not wrapped.
+fn fixture_facts() -> Facts {
+    let mut f = Facts::new();
+    f.insert(
+        "registry.example/app:1.0",
+        ImageFacts::known(v(&["/chalk", "exec", "--"]), Some(DIGEST_APP.into())),
+    );
+    f.insert(
+        "registry.example/init:1.0",
+        ImageFacts::known(v(&["/chalk", "exec", "--exec-command-name", "setup", "--"]), None),
+    );
+    f.insert(
+        "registry.example/sidecar:1.0",
+        ImageFacts::known(v(&["/sidecar"]), Some(DIGEST_SIDECAR.into())),
+    );
+    f
+}
+
+fn request_object(fixture: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/admission-reviews/{fixture}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let review: Value = serde_json::from_str(&text).unwrap();
+    review["request"]["object"].clone()
+}
+
+/// Findings, patch and the containers after the patch, as one snapshot.
+fn golden(fixture: &str) -> Value {
+    let object = request_object(fixture);
+    let inspection = inspect(&object, &fixture_facts(), &Policy::default(), Mode::Fix);
+    let mut fixed = object.clone();
+    json_patch::patch(&mut fixed, &inspection.patch).expect("patch applies");
+    let specs = entrypoint_guard::engine::workload::pod_specs(&fixed);
+    assert_eq!(specs.len(), 1, "{fixture}: one pod spec");
+    let spec = fixed.pointer(&specs[0].spec).unwrap();
+    let again = inspect(&fixed, &fixture_facts(), &Policy::default(), Mode::Fix);
+    assert!(
+        again.patch.is_empty(),
+        "{fixture}: engine is idempotent on its own output"
+    );
+    json!({
+        "findings": inspection.findings,
+        "patch": inspection.patch,
+        "initContainers": spec["initContainers"],
+        "containers": spec["containers"],
+        "annotations": fixed["metadata"]["annotations"],
+    })
+}
+
+macro_rules! golden_tests {
+    ($($name:ident => $fixture:literal),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            insta::assert_json_snapshot!(golden($fixture));
+        }
+    )*};
+}
+
+golden_tests! {
+    pod_create => "pod-create.json",
+    pod_create_dryrun => "pod-create-dryrun.json",
+    pod_update => "pod-update.json",
+    deployment_create => "deployment-create.json",
+    deployment_update => "deployment-update.json",
+    statefulset_create => "statefulset-create.json",
+    daemonset_create => "daemonset-create.json",
+    job_create => "job-create.json",
+    cronjob_create => "cronjob-create.json",
+}
+
+#[test]
+fn every_fixture_has_a_golden_test() {
+    let dir = format!("{}/tests/fixtures/admission-reviews", env!("CARGO_MANIFEST_DIR"));
+    let count = std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json"))
+        .count();
+    assert_eq!(count, 9, "a new fixture needs a golden test here");
+}
+
+#[test]
+fn mirror_pods_and_mode_annotations() {
+    let mut object = request_object("pod-create.json");
+    object["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "abc"});
+    assert_eq!(
+        inspect(&object, &fixture_facts(), &Policy::default(), Mode::Fix),
+        Default::default()
+    );
+
+    object["metadata"]["annotations"] = json!({"entrypoint-guard.io/mode": "audit"});
+    let i = inspect(&object, &fixture_facts(), &Policy::default(), Mode::Fix);
+    assert!(i.patch.is_empty() && !i.findings.is_empty());
+
+    object["metadata"]["annotations"] = json!({"entrypoint-guard.io/mode": "off"});
+    assert!(
+        inspect(&object, &fixture_facts(), &Policy::default(), Mode::Fix)
+            .findings
+            .is_empty()
+    );
+
+    // An object can opt in to fix where the configuration says audit, but
+    // never past the route's ceiling.
+    object["metadata"]["annotations"] = json!({"entrypoint-guard.io/mode": "fix"});
+    let audit = Policy {
+        mode: Mode::Audit,
+        ..Policy::default()
+    };
+    assert!(inspect(&object, &fixture_facts(), &audit, Mode::Fix).changes());
+    assert!(!inspect(&object, &fixture_facts(), &audit, Mode::Audit).changes());
+
+    object["metadata"]["annotations"] = json!({"entrypoint-guard.io/mode": "sometimes"});
+    let i = inspect(&object, &fixture_facts(), &Policy::default(), Mode::Fix);
+    assert_eq!(i.findings[0].rule.id(), "invalid-mode-annotation");
+    assert!(i.changes(), "an invalid annotation falls back to the configured mode");
+}
+
+#[test]
+fn template_annotation_sets_the_mode_of_a_workload() {
+    let mut object = request_object("deployment-create.json");
+    object["spec"]["template"]["metadata"]["annotations"] = json!({"entrypoint-guard.io/mode": "off"});
+    assert!(
+        inspect(&object, &fixture_facts(), &Policy::default(), Mode::Fix)
+            .findings
+            .is_empty()
+    );
+}
+
+#[test]
+fn list_items_are_inspected_and_patched_in_place() {
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": [
+        request_object("job-create.json"),
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}},
+        request_object("cronjob-create.json"),
+    ]});
+    let i = inspect(&list, &fixture_facts(), &Policy::default(), Mode::Fix);
+    let mut fixed = list.clone();
+    json_patch::patch(&mut fixed, &i.patch).unwrap();
+    assert!(
+        fixed
+            .pointer("/items/0/spec/template/spec/containers/0/command")
+            .is_none()
+    );
+    assert!(
+        fixed
+            .pointer("/items/2/spec/jobTemplate/spec/template/spec/containers/0/command")
+            .is_none()
+    );
+    assert!(
+        fixed
+            .pointer("/items/0/metadata/annotations/entrypoint-guard.io~1resolved-images")
+            .is_some()
+    );
+    assert_eq!(fixed["items"][1], list["items"][1]);
+    assert!(
+        inspect(&fixed, &fixture_facts(), &Policy::default(), Mode::Fix)
+            .patch
+            .is_empty()
+    );
+}
