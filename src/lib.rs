@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod audit;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod engine;
 pub mod image;

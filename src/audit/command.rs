@@ -1,7 +1,7 @@
 //! `entrypoint-guard audit`: arguments, cluster connection, and printing.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::ValueEnum;
@@ -107,7 +107,7 @@ async fn run_async(args: AuditArgs, config: &Config) -> u8 {
         }
         None => None,
     };
-    let client = match connect(args.kubeconfig.as_deref(), args.context.as_deref()).await {
+    let client = match crate::cluster::connect(args.kubeconfig.as_deref(), args.context.as_deref()).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("entrypoint-guard: {e}");
@@ -160,42 +160,4 @@ async fn run_async(args: AuditArgs, config: &Config) -> u8 {
         }
     }
     report.exit_code(args.exit_zero)
-}
-
-/// A client for the cluster named by `kubeconfig` and `context`, or the
-/// usual inference (`$KUBECONFIG`, `~/.kube/config`, in-cluster).
-pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<kube::Client, String> {
-    // The one crypto provider this program uses; a second install is a no-op.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let options = kube::config::KubeConfigOptions {
-        context: context.map(str::to_string),
-        ..Default::default()
-    };
-    let config = match kubeconfig {
-        Some(path) => {
-            let file = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| format!("kubeconfig {}: {}", path.display(), chain(&e)))?;
-            kube::Config::from_custom_kubeconfig(file, &options)
-                .await
-                .map_err(|e| format!("kubeconfig {}: {}", path.display(), chain(&e)))?
-        }
-        None if context.is_some() => kube::Config::from_kubeconfig(&options)
-            .await
-            .map_err(|e| format!("kubeconfig: {}", chain(&e)))?,
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| format!("no cluster to audit: {}", chain(&e)))?,
-    };
-    kube::Client::try_from(config).map_err(|e| format!("cannot build the Kubernetes client: {}", chain(&e)))
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

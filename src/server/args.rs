@@ -3,14 +3,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Args;
 
 use super::{Server, selfsigned};
 use crate::cli::EXIT_USAGE;
 use crate::config::{self, Config};
-use crate::image::{OfflineResolver, Resolver};
 
 /// Arguments of `serve`; each overrides the `server` section of the configuration.
 #[derive(Clone, Debug, Default, Args)]
@@ -96,8 +94,14 @@ pub fn serve(args: &ServeArgs, mut config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let resolver: Arc<dyn Resolver> = Arc::new(OfflineResolver::new(config.facts()));
     runtime.block_on(async move {
+        let resolver = match super::resolver::build(&config).await {
+            Ok(resolver) => resolver,
+            Err(e) => {
+                eprintln!("entrypoint-guard: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        };
         let running = match Server::new(config, resolver).start().await {
             Ok(running) => running,
             Err(e) => {

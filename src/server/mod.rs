@@ -8,6 +8,7 @@
 mod args;
 pub mod histogram;
 pub mod metrics;
+pub mod resolver;
 pub mod routes;
 pub mod selfsigned;
 pub mod tls;

@@ -1,0 +1,45 @@
+//! Connecting to the Kubernetes API: one place for `audit` and `serve`.
+
+use std::path::Path;
+
+/// A client for the cluster named by `kubeconfig` and `context`, or the
+/// usual inference (`$KUBECONFIG`, `~/.kube/config`, in-cluster).
+pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<kube::Client, String> {
+    // The one crypto provider this program uses; a second install is a no-op.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let options = kube::config::KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..Default::default()
+    };
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| format!("kubeconfig {}: {}", path.display(), chain(&e)))?;
+            kube::Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(|e| format!("kubeconfig {}: {}", path.display(), chain(&e)))?
+        }
+        None if context.is_some() => kube::Config::from_kubeconfig(&options)
+            .await
+            .map_err(|e| format!("kubeconfig: {}", chain(&e)))?,
+        None => kube::Config::infer().await.map_err(|e| {
+            format!(
+                "no cluster configuration found (kubeconfig or in-cluster): {}",
+                chain(&e)
+            )
+        })?,
+    };
+    kube::Client::try_from(config).map_err(|e| format!("cannot build the Kubernetes client: {}", chain(&e)))
+}
+
+/// An error and its sources, joined with `: `.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
