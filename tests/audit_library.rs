@@ -19,7 +19,7 @@ async fn run_reports_counts_by_namespace_and_rule_and_keeps_objects_whole() {
     let dir = tempfile::tempdir().unwrap();
     let server = ApiServer::start(Behaviour::default());
     let kubeconfig = server.kubeconfig(dir.path());
-    let client = audit::command::connect(Some(&kubeconfig), Some("stand-in"))
+    let client = entrypoint_guard::cluster::connect(Some(&kubeconfig), Some("stand-in"))
         .await
         .expect("client from the kubeconfig");
     let facts = images_facts(dir.path());
