@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -33,6 +34,21 @@ pub struct ServeArgs {
     /// repeatable, later files win over earlier ones and over `imageFacts`.
     #[arg(long = "images", value_name = "FILE")]
     pub images: Vec<PathBuf>,
+    /// Audit existing workloads in the cluster every INTERVAL (e.g. `10m`) and
+    /// export the counts as `entrypoint_guard_audit_*` gauges; needs list on
+    /// every pod-template kind (deploy/audit/clusterrole.yaml).
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_interval)]
+    pub background_audit: Option<Duration>,
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let interval = crate::config::Span::parse(s)?.get();
+    if interval < Duration::from_secs(1) {
+        return Err(format!(
+            "{s:?} is too short for a cluster audit: use at least 1s (e.g. 10m)"
+        ));
+    }
+    Ok(interval)
 }
 
 /// `--health-listen`: an address, or off.
@@ -102,7 +118,19 @@ pub fn serve(args: &ServeArgs, mut config: Config) -> ExitCode {
                 return ExitCode::from(EXIT_USAGE);
             }
         };
-        let running = match Server::new(config, resolver).start().await {
+        let mut server = Server::new(config, resolver);
+        if let Some(interval) = args.background_audit {
+            match crate::cluster::connect(None, None).await {
+                Ok(client) => {
+                    server = server.with_background_audit(super::background::BackgroundAudit { client, interval })
+                }
+                Err(e) => {
+                    eprintln!("entrypoint-guard: --background-audit needs a cluster: {e}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            }
+        }
+        let running = match server.start().await {
             Ok(running) => running,
             Err(e) => {
                 eprintln!("entrypoint-guard: {e}");

@@ -5,12 +5,14 @@
 //! once and kept in a `OnceLock` slot: after the first request of a kind, the
 //! hot path is an atomic load and an atomic add, with no lock taken.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::histogram::AtomicHistogram;
@@ -96,6 +98,12 @@ struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuditLabels {
+    namespace: String,
+    rule: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: &'static str,
 }
@@ -133,6 +141,17 @@ pub struct Metrics {
     errors: Family<ReasonLabels, Counter>,
     rejected: Family<ReasonLabels, Counter>,
     tls_reloads: Family<ResultLabels, Counter>,
+    audit: AuditGauges,
+}
+
+/// What the last background audit found (`serve --background-audit`).
+#[derive(Debug, Default)]
+struct AuditGauges {
+    findings: Family<AuditLabels, Gauge>,
+    objects: Gauge,
+    errors: Gauge,
+    runs: Counter,
+    last_run: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -186,7 +205,30 @@ impl Metrics {
             "Serving certificate reloads after the files changed, by result",
             tls_reloads.clone(),
         );
+        let audit = AuditGauges::default();
+        registry.register(
+            "audit_findings",
+            "Findings in existing workloads at the last background audit, by namespace and rule",
+            audit.findings.clone(),
+        );
+        registry.register(
+            "audit_objects",
+            "Objects inspected by the last background audit",
+            audit.objects.clone(),
+        );
+        registry.register(
+            "audit_errors",
+            "Kinds or namespaces the last background audit could not list",
+            audit.errors.clone(),
+        );
+        registry.register("audit_runs", "Background audits completed", audit.runs.clone());
+        registry.register(
+            "audit_last_run_timestamp_seconds",
+            "When the last background audit finished (Unix time)",
+            audit.last_run.clone(),
+        );
         Metrics {
+            audit,
             registry,
             requests,
             request_slots: (0..REQUEST_SLOTS).map(|_| OnceLock::new()).collect(),
@@ -269,6 +311,30 @@ impl Metrics {
     pub fn tls_reload(&self, ok: bool) {
         let result = if ok { "ok" } else { "error" };
         self.tls_reloads.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// Replaces the background-audit gauges with one audit's results, so a
+    /// namespace that has been fixed drops out instead of keeping old counts.
+    pub fn background_audit(&self, counts: &BTreeMap<(String, Rule), u64>, objects: usize, errors: usize) {
+        let audit = &self.audit;
+        audit.findings.clear();
+        for ((namespace, rule), n) in counts {
+            let labels = AuditLabels {
+                namespace: namespace.clone(),
+                rule: rule.id(),
+            };
+            audit
+                .findings
+                .get_or_create(&labels)
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        audit.objects.set(i64::try_from(objects).unwrap_or(i64::MAX));
+        audit.errors.set(i64::try_from(errors).unwrap_or(i64::MAX));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        audit.last_run.set(now.as_secs_f64());
+        audit.runs.inc();
     }
 
     /// The OpenMetrics text exposition.

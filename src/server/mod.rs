@@ -6,6 +6,7 @@
 //! listeners and returns a [`Running`] server that shuts down gracefully.
 
 mod args;
+pub mod background;
 pub mod histogram;
 pub mod metrics;
 pub mod resolver;
@@ -61,12 +62,24 @@ pub enum ServeError {
 pub struct Server {
     config: Config,
     resolver: Arc<dyn Resolver>,
+    background_audit: Option<background::BackgroundAudit>,
 }
 
 impl Server {
     /// A server for `config` whose image facts come from `resolver`.
     pub fn new(config: Config, resolver: Arc<dyn Resolver>) -> Self {
-        Server { config, resolver }
+        Server {
+            config,
+            resolver,
+            background_audit: None,
+        }
+    }
+
+    /// Also audits the cluster periodically and exports the counts as
+    /// `entrypoint_guard_audit_*` gauges.
+    pub fn with_background_audit(mut self, audit: background::BackgroundAudit) -> Self {
+        self.background_audit = Some(audit);
+        self
     }
 
     /// Loads the certificate, binds both listeners and starts serving.
@@ -123,7 +136,7 @@ impl Server {
         let rustls = RustlsConfig::from_config(loaded.config);
         let acceptor = RustlsAcceptor::new(rustls.clone()).acceptor(NoDelayAcceptor::new());
         let handle = axum_server::Handle::new();
-        let state = Arc::new(AppState::new(&self.config, self.resolver, metrics.clone()));
+        let state = Arc::new(AppState::new(&self.config, self.resolver.clone(), metrics.clone()));
         let app = routes::admission_router(state, server.max_body_bytes);
         let https = axum_server::from_tcp(listener)
             .map_err(bind)?
@@ -137,6 +150,14 @@ impl Server {
             server.cert_reload_interval.get(),
             metrics.clone(),
         ));
+        let background_audit = self.background_audit.map(|audit| {
+            audit.spawn(
+                self.resolver.clone(),
+                self.config.policy(),
+                metrics.clone(),
+                stop_rx.clone(),
+            )
+        });
         handle.listening().await;
         health_state.ready.store(true, Ordering::Release);
         tracing::info!(%addr, health = ?health.as_ref().map(|h| h.0), mode = self.config.mode.as_str(), "serving admission requests");
@@ -150,6 +171,7 @@ impl Server {
             admission,
             health: health.map(|h| h.1),
             watcher,
+            background_audit,
             metrics,
         })
     }
@@ -166,6 +188,7 @@ pub struct Running {
     admission: JoinHandle<std::io::Result<()>>,
     health: Option<JoinHandle<std::io::Result<()>>>,
     watcher: JoinHandle<()>,
+    background_audit: Option<JoinHandle<()>>,
     metrics: Arc<Metrics>,
 }
 
@@ -197,6 +220,9 @@ impl Running {
         let served = self.admission.await;
         self.watcher.abort();
         let _ = self.stop.send(true);
+        if let Some(audit) = self.background_audit {
+            let _ = audit.await; // returns at once: it watches `stop`
+        }
         if let Some(health) = self.health
             && let Ok(Err(source)) = health.await
         {
