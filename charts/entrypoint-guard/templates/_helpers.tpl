@@ -49,8 +49,13 @@ app.kubernetes.io/part-of: entrypoint-guard
 {{- end -}}
 
 {{/* The server reads Secrets and ServiceAccounts only to use imagePullSecrets. */}}
-{{- define "entrypoint-guard.needsRbac" -}}
+{{- define "entrypoint-guard.readsPullSecrets" -}}
 {{- if and .Values.config.registry.enabled .Values.config.registry.pullSecrets -}}true{{- end -}}
+{{- end -}}
+
+{{/* Whether the server talks to the API at all: pull secrets, or the background audit. */}}
+{{- define "entrypoint-guard.needsRbac" -}}
+{{- if or (include "entrypoint-guard.readsPullSecrets" .) .Values.backgroundAudit.enabled -}}true{{- end -}}
 {{- end -}}
 
 {{/* Namespaces no webhook may ever see: its own (a webhook that intercepts its

@@ -1,0 +1,61 @@
+//! The chart's background-audit switch: the flag reaches `serve`, the
+//! ClusterRole grants exactly the audit's reads, and the server still gets
+//! no API access when neither pull secrets nor the audit need it.
+
+#[path = "support/chart.rs"]
+mod chart;
+
+use chart::{FULLNAME, render, render_error, validate};
+use serde_json::{Value, json};
+
+fn args(r: &chart::Rendered) -> Vec<String> {
+    serde_json::from_value(r.pod_spec()["containers"][0]["args"].clone()).unwrap()
+}
+
+fn audit_rules() -> Value {
+    json!([
+        {"apiGroups": [""], "resources": ["pods", "podtemplates", "replicationcontrollers"], "verbs": ["get", "list"]},
+        {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"], "verbs": ["get", "list"]},
+        {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": ["get", "list"]},
+    ])
+}
+
+#[test]
+fn background_audit_adds_the_flag_and_only_the_reads_it_needs() {
+    let off = render(&[]);
+    assert!(!args(&off).iter().any(|a| a == "--background-audit"));
+
+    let r = render(&[
+        "--set",
+        "backgroundAudit.enabled=true",
+        "--set",
+        "backgroundAudit.interval=1h",
+        "--set",
+        "config.registry.pullSecrets=false",
+    ]);
+    let a = args(&r);
+    let at = a
+        .iter()
+        .position(|x| x == "--background-audit")
+        .expect("flag passed to serve");
+    assert_eq!(a[at + 1], "1h");
+    assert_eq!(r.get("ClusterRole", FULLNAME)["rules"], audit_rules());
+    assert_eq!(
+        r.pod_spec()["automountServiceAccountToken"],
+        true,
+        "the audit needs an API token"
+    );
+    validate(&r.text);
+
+    // With pull secrets too, both sets of reads, nothing else.
+    let both = render(&["--set", "backgroundAudit.enabled=true"]);
+    let mut want = vec![json!({"apiGroups": [""], "resources": ["secrets", "serviceaccounts"], "verbs": ["get"]})];
+    want.extend(audit_rules().as_array().unwrap().iter().cloned());
+    assert_eq!(both.get("ClusterRole", FULLNAME)["rules"], json!(want));
+}
+
+#[test]
+fn schema_rejects_a_bad_interval() {
+    let err = render_error(&["--set", "backgroundAudit.interval=ten minutes"]);
+    assert!(err.contains("backgroundAudit.interval"), "{err}");
+}
