@@ -182,10 +182,7 @@ pub struct Finding {
 impl Finding {
     /// A one-line summary under 120 characters, for admission warnings.
     pub fn summary(&self) -> String {
-        let who = match &self.container {
-            Some(c) => format!("container {:?}", clip(&c.name, 40)),
-            None => "object".to_string(),
-        };
+        const MAX: usize = 119;
         let done = |applied: &str, proposed: &str| if self.applied { applied } else { proposed }.to_string();
         let what = match (self.rule, self.fix) {
             (Rule::CommandBypassesWrapper, Some(Fix::Args)) => done(
@@ -219,7 +216,16 @@ impl Finding {
             (Rule::HelmCommandOverride, _) => "chart sets command:; use args:".into(),
             (Rule::CommandBypassesWrapper, _) => "command bypasses chalk".into(),
         };
-        format!("entrypoint-guard: {who}: {what}")
+        // The container name gets whatever room the message leaves.
+        let line = match &self.container {
+            Some(c) => {
+                let fixed = "entrypoint-guard: container \"\": ".len() + what.chars().count();
+                let room = MAX.saturating_sub(fixed).max(8);
+                format!("entrypoint-guard: container \"{}\": {what}", clip(&c.name, room))
+            }
+            None => format!("entrypoint-guard: object: {what}"),
+        };
+        clip(&line, MAX)
     }
 }
 
@@ -268,6 +274,34 @@ mod tests {
             "items[2].spec.initContainers[1]"
         );
         assert_eq!(field_path(""), "");
+    }
+
+    #[test]
+    fn summaries_stay_under_120_characters() {
+        let long_name = "n".repeat(300);
+        for rule in Rule::ALL {
+            for applied in [true, false] {
+                let f = Finding {
+                    rule,
+                    object: String::new(),
+                    container: Some(ContainerRef {
+                        pointer: "/spec/containers/0".into(),
+                        field: "spec.containers[0]".into(),
+                        name: long_name.clone(),
+                        image: "x".into(),
+                        init: false,
+                    }),
+                    message: String::new(),
+                    fix: Some(Fix::Prepend),
+                    applied,
+                    change: None,
+                    ops: Vec::new(),
+                };
+                let s = f.summary();
+                assert!(s.chars().count() < 120, "{} chars: {s}", s.chars().count());
+                assert!(s.contains("nnnnnnnn"), "the name keeps what room there is: {s}");
+            }
+        }
     }
 
     #[test]
