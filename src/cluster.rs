@@ -14,32 +14,21 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
     let config = match kubeconfig {
         Some(path) => {
             let file = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| format!("kubeconfig {}: {}", path.display(), chain(&e)))?;
+                .map_err(|e| format!("kubeconfig {}: {}", path.display(), crate::error::chain(&e)))?;
             kube::Config::from_custom_kubeconfig(file, &options)
                 .await
-                .map_err(|e| format!("kubeconfig {}: {}", path.display(), chain(&e)))?
+                .map_err(|e| format!("kubeconfig {}: {}", path.display(), crate::error::chain(&e)))?
         }
         None if context.is_some() => kube::Config::from_kubeconfig(&options)
             .await
-            .map_err(|e| format!("kubeconfig: {}", chain(&e)))?,
+            .map_err(|e| format!("kubeconfig: {}", crate::error::chain(&e)))?,
         None => kube::Config::infer().await.map_err(|e| {
             format!(
                 "no cluster configuration found (kubeconfig or in-cluster): {}",
-                chain(&e)
+                crate::error::chain(&e)
             )
         })?,
     };
-    kube::Client::try_from(config).map_err(|e| format!("cannot build the Kubernetes client: {}", chain(&e)))
-}
-
-/// An error and its sources, joined with `: `.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
+    kube::Client::try_from(config)
+        .map_err(|e| format!("cannot build the Kubernetes client: {}", crate::error::chain(&e)))
 }

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod engine;
+pub mod error;
 pub mod image;
 pub mod review;
 pub mod server;

@@ -192,25 +192,9 @@ fn classify(e: &kube::Error) -> ListFailure {
         },
         other => ListFailure {
             reason: FailureReason::Connection,
-            message: error_chain(other),
+            message: crate::error::chain(other),
         },
     }
-}
-
-/// An error and its sources on one line (TLS and connection errors hide the
-/// useful part in a source).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -59,23 +59,8 @@ pub fn describe(err: &OciDistributionError) -> String {
             let message: String = message.trim().chars().take(200).collect();
             format!("HTTP {code} {message}")
         }
-        other => error_chain(other),
+        other => crate::error::chain(other),
     }
-}
-
-/// `err: source: source...`, skipping repeats.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 /// The digest the registry serves for `reference` (a tag): HEAD with the
