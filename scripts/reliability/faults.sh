@@ -85,6 +85,6 @@ for f in stall 500 garbage 401 drop; do
   recovered "$1"; shift
 done
 echo "stand-in connections: $(curl -s "http://$FAULT/__fault/stats" | tr '\n' ' ')"
-curl -s "http://127.0.0.1:$HPORT/metrics" | grep -E '^entrypoint_guard_(admission_requests|errors|rejected_requests)_total' | head -20 || true
+curl -s "http://127.0.0.1:$HPORT/metrics" | grep -E '^entrypoint_guard_(admission_requests|admission_errors|rejected_requests)_total' | head -20 || true
 echo "rss: start ${RSS0} KiB, end $(rss_kib "$SERVE_PID") KiB, peak $(hwm_kib "$SERVE_PID") KiB"
 if [ -z "$FAILED" ]; then echo "FAULTS OK: every admission answered in time, allowed; pinning resumed"; else echo "FAULTS FAILED:$FAILED"; exit 1; fi
