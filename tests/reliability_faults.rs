@@ -159,3 +159,52 @@ async fn a_registry_answering_401_is_answered_in_time_and_pinning_resumes() {
 async fn a_registry_dropping_connections_is_answered_in_time_and_pinning_resumes() {
     fault_then_recovery(Fault::Drop).await;
 }
+
+/// Many distinct images (each a failed lookup, cached for the negative TTL)
+/// leave at most `registry.cacheCapacity` outcomes in the cache.
+/// The 100,000-lookup run with RSS figures: `scripts/reliability/memory.sh`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_stays_within_its_capacity() {
+    use entrypoint_guard::config::RegistryConfig;
+    use entrypoint_guard::image::registry::{NoCredentials, RegistryResolver};
+    use entrypoint_guard::image::{LookupContext, Resolver};
+
+    let stand_in = FaultRegistry::start("127.0.0.1:0".parse().unwrap(), "127.0.0.1:9".parse().unwrap())
+        .await
+        .unwrap();
+    stand_in.set(Fault::ServerError);
+    let reg = stand_in.addr.to_string();
+    let config = RegistryConfig {
+        pull_secrets: false,
+        insecure: vec![reg.clone()],
+        allow_private: vec![reg.clone()],
+        cache_capacity: 50,
+        negative_ttl: Span(Duration::from_secs(3600)),
+        ..Default::default()
+    };
+    let resolver = RegistryResolver::new(&config, std::sync::Arc::new(NoCredentials)).unwrap();
+    let ctx = LookupContext::of(&json!({}), Some("default"));
+    for batch in 0..6 {
+        let images: Vec<String> = (0..50).map(|i| format!("{reg}/fill/app:b{batch}-{i}")).collect();
+        let facts = resolver
+            .resolve(&images, &ctx, Instant::now() + Duration::from_secs(20))
+            .await;
+        assert_eq!(facts.len(), images.len());
+    }
+    assert!(
+        stand_in.seen(Fault::ServerError) >= 300,
+        "every image went to the registry"
+    );
+    // moka applies evictions lazily; give it a moment, then touch it once more.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = resolver
+        .resolve(
+            &[format!("{reg}/fill/app:settle")],
+            &ctx,
+            Instant::now() + Duration::from_secs(5),
+        )
+        .await;
+    let cached = resolver.cached_entries();
+    assert!(cached <= 50, "{cached} entries cached with cacheCapacity 50");
+    assert!(cached > 0, "nothing cached at all");
+}
