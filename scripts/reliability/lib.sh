@@ -45,6 +45,7 @@ review_body() {
 
 # start_serve CONFIG LOG: starts the webhook, waits for readiness, sets SERVE_PID.
 start_serve() {
+  : >"$2"
   "$EG_BIN" --log-format json serve --config "$1" >"$2" 2>&1 &
   SERVE_PID=$!; PIDS+=("$SERVE_PID")
   for _ in $(seq 1 200); do
