@@ -7,7 +7,7 @@ if [ -z "${EG_BIN:-}" ]; then
   if [ -x "$ROOT/target/release/entrypoint-guard" ]; then EG_BIN="$ROOT/target/release/entrypoint-guard"
   else EG_BIN="$ROOT/target/debug/entrypoint-guard"; fi
 fi
-for tool in wrk jq openssl curl; do
+for tool in wrk jq openssl curl bc python3; do
   command -v "$tool" >/dev/null || { echo "missing tool: $tool (run scripts/testenv/install.sh or apt-get install $tool)" >&2; exit 1; }
 done
 WORK="$(mktemp -d /tmp/eg-reliability.XXXXXX)"
