@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -35,6 +35,8 @@ pub struct AppState {
     /// `server.requestTimeout`: the timeout when the request states none.
     default_timeout: Duration,
     on_error: OnError,
+    /// `server.maxBodyBytes`: a body declaring more is refused unread.
+    max_body_bytes: usize,
     metrics: Arc<Metrics>,
 }
 
@@ -48,6 +50,7 @@ impl AppState {
             safety_margin: config.registry.safety_margin.get(),
             default_timeout: config.server.request_timeout.get(),
             on_error: config.server.on_error,
+            max_body_bytes: config.server.max_body_bytes,
             metrics,
         }
     }
@@ -66,7 +69,7 @@ async fn mutate(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
     JsonBody(json): JsonBody,
-    body: Result<Bytes, BytesRejection>,
+    AdmissionBody(body): AdmissionBody,
 ) -> Response {
     state.admit(Route::Mutate, query.as_deref(), json, body).await
 }
@@ -75,7 +78,7 @@ async fn audit(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
     JsonBody(json): JsonBody,
-    body: Result<Bytes, BytesRejection>,
+    AdmissionBody(body): AdmissionBody,
 ) -> Response {
     state.admit(Route::Audit, query.as_deref(), json, body).await
 }
@@ -89,6 +92,49 @@ impl<S: Send + Sync> FromRequestParts<S> for JsonBody {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(JsonBody(is_json(&parts.headers)))
+    }
+}
+
+/// Why the body was not read.
+enum BodyError {
+    /// Declared or found to be over `server.maxBodyBytes` (HTTP 413).
+    TooLarge(String),
+    /// The body could not be read (HTTP 400).
+    Unreadable(String),
+}
+
+/// The request body. A `Content-Length` over the limit is refused before a
+/// byte of the body is read: otherwise the answer waits until the client
+/// has sent everything it declared (or forever, if it never does). Bodies
+/// without a declared length are still cut off at the limit while read.
+struct AdmissionBody(Result<Bytes, BodyError>);
+
+impl FromRequest<Arc<AppState>> for AdmissionBody {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(req: axum::extract::Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(declared) = declared
+            && declared > state.max_body_bytes as u64
+        {
+            return Ok(AdmissionBody(Err(BodyError::TooLarge(format!(
+                "length limit exceeded: the body declares {declared} bytes; at most {} are accepted",
+                state.max_body_bytes
+            )))));
+        }
+        Ok(AdmissionBody(Bytes::from_request(req, state).await.map_err(
+            |rejection: BytesRejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    BodyError::TooLarge(rejection.body_text())
+                } else {
+                    BodyError::Unreadable(rejection.body_text())
+                }
+            },
+        )))
     }
 }
 
@@ -121,26 +167,17 @@ fn refuse(status: StatusCode, message: String) -> Response {
 }
 
 impl AppState {
-    async fn admit(
-        &self,
-        route: Route,
-        query: Option<&str>,
-        json: bool,
-        body: Result<Bytes, BytesRejection>,
-    ) -> Response {
+    async fn admit(&self, route: Route, query: Option<&str>, json: bool, body: Result<Bytes, BodyError>) -> Response {
         let started = Instant::now();
         let body = match body {
             Ok(body) => body,
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(BodyError::TooLarge(why)) => {
                 self.metrics.rejected(route, Rejection::TooLarge);
-                return refuse(StatusCode::PAYLOAD_TOO_LARGE, rejection.body_text());
+                return refuse(StatusCode::PAYLOAD_TOO_LARGE, why);
             }
-            Err(rejection) => {
+            Err(BodyError::Unreadable(why)) => {
                 self.metrics.rejected(route, Rejection::BadRequest);
-                return refuse(
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read the body: {}", rejection.body_text()),
-                );
+                return refuse(StatusCode::BAD_REQUEST, format!("cannot read the body: {why}"));
             }
         };
         if !json {
