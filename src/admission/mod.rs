@@ -10,6 +10,7 @@
 //! rule, an audit annotation holding the findings as JSON — in `fix` mode as
 //! in `audit` mode, so the audit log explains a patch as well as a report.
 
+mod prune;
 mod request;
 mod response;
 
@@ -21,7 +22,10 @@ use serde_json::Value;
 use crate::config::server::OnError;
 use crate::engine::{self, Finding, Mode, Policy};
 use crate::image::Facts;
-pub use request::{API_VERSION, AdmissionRequest, DecodeError, GroupVersionKind, KIND, Operation, Skip, decode};
+pub use prune::Pruned;
+pub use request::{
+    API_VERSION, AdmissionRequest, DecodeError, GroupVersionKind, KIND, Operation, Skip, decode, decode_lean,
+};
 pub use response::{AdmissionResponse, MAX_AUDIT_KEY, MAX_WARNING_CHARS, MAX_WARNINGS_TOTAL, Status, valid_audit_key};
 
 /// How an admission ended, for metrics.

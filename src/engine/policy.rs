@@ -109,6 +109,11 @@ impl ImageFilter {
 
     /// Whether the policy applies to `image`.
     pub fn applies_to(&self, image: &str) -> bool {
+        // The default filter (no include, no exclude) takes every image;
+        // say so without parsing the reference twice per container.
+        if self.include.is_none() && self.exclude.is_empty() {
+            return true;
+        }
         let canonical = Reference::parse(image).map(|r| r.canonical()).ok();
         let matches = |set: &GlobSet| set.is_match(image) || canonical.as_deref().is_some_and(|c| set.is_match(c));
         let included = self.include.as_ref().is_none_or(matches);

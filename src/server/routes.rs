@@ -187,7 +187,7 @@ impl AppState {
                 "an AdmissionReview must be sent as Content-Type: application/json".into(),
             );
         }
-        let mut request = match admission::decode(&body) {
+        let mut request = match admission::decode_lean(&body) {
             Ok(request) => request,
             Err(e) => {
                 self.metrics.rejected(route, Rejection::BadRequest);

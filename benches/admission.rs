@@ -1,0 +1,84 @@
+//! The admission handler without the network: the body decoded (as `serve`
+//! does, pruned to what the engine reads), images resolved offline, the
+//! engine run, warnings and audit annotations built, the answer encoded —
+//! per captured review. Also each stage of the Pod CREATE on its own, and
+//! the whole-`Value` decode the pruned one replaces.
+//!
+//! `cargo bench --bench admission` prints the numbers; nothing is asserted.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use entrypoint_guard::admission::{self, AdmissionRequest};
+use entrypoint_guard::config::server::OnError;
+use entrypoint_guard::engine::{self, Mode, Policy};
+use entrypoint_guard::image::{LookupContext, OfflineResolver};
+
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
+/// What `serve` does for one body, minus HTTP, metrics and logging.
+fn handle(body: &[u8], resolver: &OfflineResolver, policy: &Policy) -> Vec<u8> {
+    let mut request = match admission::decode_lean(body) {
+        Ok(request) => request,
+        Err(e) => return e.to_string().into_bytes(),
+    };
+    let verdict = match request.take_object() {
+        Ok(object) => {
+            let images = engine::images(&object, policy);
+            let ctx = LookupContext::of(&object, request.namespace.as_deref());
+            black_box(&ctx);
+            let facts = resolver.resolve_now(&images);
+            admission::review(&request.uid, &object, &facts, policy, Mode::Fix, OnError::Allow)
+        }
+        Err(_) => admission::untouched(&request.uid),
+    };
+    verdict.response.to_json()
+}
+
+fn handler(c: &mut Criterion) {
+    let resolver = OfflineResolver::new(fixtures::facts());
+    let policy = Policy::default();
+    let mut group = c.benchmark_group("handler");
+    for (stem, body) in fixtures::reviews() {
+        group.bench_function(&stem, |b| b.iter(|| handle(black_box(&body), &resolver, &policy)));
+    }
+    group.finish();
+}
+
+fn stages(c: &mut Criterion) {
+    let resolver = OfflineResolver::new(fixtures::facts());
+    let policy = Policy::default();
+    let body = fixtures::reviews()
+        .into_iter()
+        .find(|(stem, _)| stem == "pod-create")
+        .expect("the pod-create fixture")
+        .1;
+    let mut group = c.benchmark_group("pod-create");
+    group.bench_function("decode-whole-value", |b| {
+        b.iter(|| admission::decode(black_box(&body)).unwrap())
+    });
+    group.bench_function("decode-lean", |b| {
+        b.iter(|| admission::decode_lean(black_box(&body)).unwrap())
+    });
+    let mut request: AdmissionRequest = admission::decode_lean(&body).unwrap();
+    let object = request.take_object().unwrap();
+    let images = engine::images(&object, &policy);
+    let facts = resolver.resolve_now(&images);
+    group.bench_function("images+context+resolve", |b| {
+        b.iter(|| {
+            let images = engine::images(black_box(&object), &policy);
+            let ctx = LookupContext::of(&object, Some("demo"));
+            (resolver.resolve_now(&images), ctx)
+        })
+    });
+    group.bench_function("review", |b| {
+        b.iter(|| admission::review("u", black_box(&object), &facts, &policy, Mode::Fix, OnError::Allow))
+    });
+    let verdict = admission::review("u", &object, &facts, &policy, Mode::Fix, OnError::Allow);
+    group.bench_function("encode", |b| b.iter(|| black_box(&verdict.response).to_json()));
+    group.finish();
+}
+
+criterion_group!(benches, handler, stages);
+criterion_main!(benches);

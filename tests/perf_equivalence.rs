@@ -1,0 +1,490 @@
+//! `admission::decode_lean` (the pruned decode `serve` uses) answers exactly
+//! like `admission::decode` (the whole object): the same bodies accepted and
+//! rejected with the same errors, the same images to resolve, the same
+//! lookup context, the same inspection (findings, patch, proposed) and the
+//! same response bytes — over every captured fixture and generated objects
+//! with every shape the engine treats differently.
+
+use entrypoint_guard::admission::{self, AdmissionRequest, DecodeError, decode, decode_lean};
+use entrypoint_guard::config::server::OnError;
+use entrypoint_guard::engine::{self, ImageFilter, Mode, Policy, Strategy as FixStrategy, UnknownImages};
+use entrypoint_guard::image::{Entrypoint, Facts, ImageFacts, LookupContext, PlatformEntrypoint};
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/admission-reviews");
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// Every kind of facts the engine decides differently on.
+fn facts_variant(i: usize) -> ImageFacts {
+    let digest = Some(format!("sha256:{}", format!("{:x}", i % 16).repeat(64)));
+    match i % 7 {
+        0 => ImageFacts::known(strings(&["/chalk", "exec", "--"]), digest),
+        1 => ImageFacts::known(
+            strings(&["/chalk", "exec", "--exec-command-name", "/docker-entrypoint.sh", "--"]),
+            digest,
+        ),
+        2 => ImageFacts::known(strings(&["/usr/bin/python"]), digest),
+        3 => ImageFacts::known(Vec::new(), None),
+        4 => ImageFacts::unknown("registry unreachable"),
+        5 => ImageFacts {
+            digest,
+            entrypoint: Entrypoint::PlatformsDisagree {
+                platforms: vec![
+                    PlatformEntrypoint {
+                        platform: "linux/amd64".into(),
+                        entrypoint: strings(&["/chalk", "exec", "--"]),
+                    },
+                    PlatformEntrypoint {
+                        platform: "linux/arm64".into(),
+                        entrypoint: strings(&["/app"]),
+                    },
+                ],
+            },
+        },
+        _ => ImageFacts::known(strings(&["/chalk", "exec", "--"]), None),
+    }
+}
+
+/// Facts for `images`, the variant of each shifted by `seed`.
+fn facts_for(images: &[String], seed: usize) -> Facts {
+    images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| (image.clone(), facts_variant(i + seed)))
+        .collect()
+}
+
+fn policies() -> Vec<Policy> {
+    let default = Policy::default();
+    vec![
+        default.clone(),
+        Policy {
+            strategy: FixStrategy::Prepend,
+            unknown_images: UnknownImages::Args,
+            keep_tag: false,
+            ..default.clone()
+        },
+        Policy {
+            strategy: FixStrategy::Args,
+            unknown_images: UnknownImages::Prepend,
+            ..default.clone()
+        },
+        Policy {
+            mode: Mode::Audit,
+            pin_digests: false,
+            unknown_images: UnknownImages::Ignore,
+            images: ImageFilter::new(&[], &["docker.io/library/*".into()]).unwrap(),
+            ..default
+        },
+    ]
+}
+
+/// The request without its object, for comparing everything else.
+fn head(request: &AdmissionRequest) -> AdmissionRequest {
+    AdmissionRequest {
+        object: None,
+        ..request.clone()
+    }
+}
+
+/// Everything the webhook derives from one body, through `decode`.
+type Decoder = fn(&[u8]) -> Result<AdmissionRequest, DecodeError>;
+
+/// Checks that both decodes lead to the same answer for `body`; returns how
+/// many inspections were compared.
+fn same_answer(body: &[u8], seed: usize) -> usize {
+    let decoders: [Decoder; 2] = [decode, decode_lean];
+    let [full, lean] = decoders.map(|d| d(body));
+    let (mut full, mut lean) = match (full, lean) {
+        (Ok(full), Ok(lean)) => (full, lean),
+        (Err(full), Err(lean)) => {
+            assert_eq!(full, lean, "both decodes refuse the body, with the same error");
+            return 0;
+        }
+        (full, lean) => panic!("one decode accepts the body, the other not: {full:?} / {lean:?}"),
+    };
+    assert_eq!(head(&full), head(&lean));
+    let namespace = full.namespace.clone();
+    let (full, lean) = match (full.take_object(), lean.take_object()) {
+        (Ok(full), Ok(lean)) => (full, lean),
+        (full, lean) => {
+            assert_eq!(full.map(|_| ()), lean.map(|_| ()), "the same reason not to inspect");
+            return 0;
+        }
+    };
+    let mut compared = 0;
+    for policy in policies() {
+        let images = engine::images(&full, &policy);
+        assert_eq!(images, engine::images(&lean, &policy));
+        assert_eq!(
+            LookupContext::of(&full, namespace.as_deref()),
+            LookupContext::of(&lean, namespace.as_deref())
+        );
+        for shift in [seed, seed + 3] {
+            let facts = facts_for(&images, shift);
+            for ceiling in [Mode::Fix, Mode::Audit] {
+                let a = engine::inspect(&full, &facts, &policy, ceiling);
+                let b = engine::inspect(&lean, &facts, &policy, ceiling);
+                assert_eq!(a, b, "the same inspection");
+                let answer = |o: &Value| {
+                    admission::review("u", o, &facts, &policy, ceiling, OnError::Allow)
+                        .response
+                        .to_json()
+                };
+                assert_eq!(answer(&full), answer(&lean), "the same response bytes");
+                compared += 1;
+            }
+        }
+    }
+    compared
+}
+
+fn fixtures() -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(FIXTURES)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
+    out.sort();
+    assert!(out.len() >= 9, "fixtures missing from {FIXTURES}");
+    out
+}
+
+#[test]
+fn every_fixture_gets_the_same_answer_and_the_same_patch() {
+    let mut patched = 0;
+    for (name, body) in fixtures() {
+        for seed in 0..7 {
+            same_answer(&body, seed);
+        }
+        // The fixture's own images, all wrapped and with digests: a real patch.
+        let mut request = decode_lean(&body).unwrap();
+        if let Ok(object) = request.take_object() {
+            let images = engine::images(&object, &Policy::default());
+            let facts = images.iter().map(|i| (i.clone(), facts_variant(0))).collect();
+            let verdict = admission::review("u", &object, &facts, &Policy::default(), Mode::Fix, OnError::Allow);
+            if verdict.response.patch.is_some() {
+                patched += 1;
+            }
+        }
+        eprintln!("{name}: same answer");
+    }
+    assert!(patched >= 6, "only {patched} fixtures were patched");
+}
+
+/// The pod-create fixture with `insert` (members, each ending in a comma)
+/// added first in `request.object.status`.
+fn with_status_member(insert: &str) -> Vec<u8> {
+    let body = std::fs::read_to_string(format!("{FIXTURES}/pod-create.json")).unwrap();
+    let at = body.find("\"status\": {").expect("the fixture has a status") + "\"status\": {".len();
+    let rest = &body[at..];
+    // `insert` ends with a comma: close it with a member of our own.
+    let end = if rest.trim_start().starts_with('}') {
+        "\"end\": 0"
+    } else {
+        "\"end\": 0,"
+    };
+    [&body[..at], insert, end, rest].concat().into_bytes()
+}
+
+#[test]
+fn skipped_parts_are_checked_like_a_full_decode() {
+    let deep = format!("\"deep\": {}1{},", "[".repeat(200), "]".repeat(200));
+    let refused = [
+        "\"lone\": \"\\ud800\",",
+        "\"huge\": 1e999,",
+        "\"control\": \"a\u{1}b\",",
+        "\"escape\": \"\\q\",",
+        "\"trailing\": [1,],",
+        "\"key\\q\": 1,",
+        deep.as_str(),
+    ];
+    for insert in refused {
+        let body = with_status_member(insert);
+        let (full, lean) = (decode(&body), decode_lean(&body));
+        assert!(full.is_err(), "{insert}: the full decode refuses it");
+        assert_eq!(full, lean, "{insert}");
+    }
+    let mut invalid_utf8 = with_status_member("\"bytes\": \"a\u{e9}b\",");
+    let at = invalid_utf8.iter().position(|&b| b == 0xc3).unwrap();
+    invalid_utf8[at] = 0xff;
+    assert!(decode(&invalid_utf8).is_err());
+    assert_eq!(decode(&invalid_utf8), decode_lean(&invalid_utf8));
+
+    let accepted = [
+        "\"pair\": \"\\ud83d\\ude00 \\u00e9\",",
+        "\"big\": 1e300, \"neg\": -12, \"frac\": 0.5, \"u\": 18446744073709551615,",
+        "\"nested\": [{\"a\": [null, true, false, {}]}],",
+    ];
+    for insert in accepted {
+        let body = with_status_member(insert);
+        assert!(decode(&body).is_ok() && decode_lean(&body).is_ok(), "{insert}");
+        same_answer(&body, 0);
+    }
+}
+
+#[test]
+fn duplicate_keys_keep_the_last_like_a_full_decode() {
+    let body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u",
+      "kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE","object":{
+      "kind":"Pod","apiVersion":"v1","metadata":{"annotations":{"a":"1"},"annotations":null},
+      "spec":{"containers":[{"name":"x","image":"registry.example/app:1.0","command":["a"],"command":null,
+      "args":["b"]}],"spec":"nope","containers":[{"name":"y","image":"registry.example/app:1.0","command":["c"]}]}}}}"#;
+    assert!(same_answer(body, 0) > 0);
+}
+
+// ---- generated objects ----
+
+const IMAGES: [&str; 5] = [
+    "registry.example/app:1.0",
+    "nginx",
+    "registry.example/init:1.0",
+    "registry.example/pinned@sha256:4444444444444444444444444444444444444444444444444444444444444444",
+    "Not A Reference",
+];
+
+/// Anything at all, for fields the engine does not read and wrong-typed fields it does.
+fn noise() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        "[a-z/~ é\"\\\\]{0,8}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 12, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            prop::collection::btree_map("[a-zA-Z]{1,6}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn string_list() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        4 => prop::collection::vec(prop_oneof![Just("/chalk"), Just("exec"), Just("run"), Just("--flag")], 0..4)
+            .prop_map(|v| json!(v)),
+        1 => noise(),
+    ]
+}
+
+/// `Some(value)` for a member that may be absent.
+fn maybe<T: Strategy<Value = Value>>(s: T) -> impl Strategy<Value = Option<Value>> {
+    prop::option::weighted(0.7, s)
+}
+
+fn map_of(members: Vec<(&'static str, Option<Value>)>, extra: Value) -> Value {
+    let mut map: Map<String, Value> = members
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect();
+    if let Value::Object(extra) = extra {
+        for (k, v) in extra {
+            map.entry(k).or_insert(v);
+        }
+    }
+    Value::Object(map)
+}
+
+fn container() -> impl Strategy<Value = Value> {
+    let image = prop_oneof![4 => prop::sample::select(IMAGES.to_vec()).prop_map(Value::from), 1 => noise()];
+    let object = (
+        maybe("[a-z]{1,6}".prop_map(Value::from)),
+        maybe(image),
+        maybe(string_list()),
+        maybe(string_list()),
+        noise(),
+    )
+        .prop_map(|(name, image, command, args, extra)| {
+            map_of(
+                vec![("name", name), ("image", image), ("command", command), ("args", args)],
+                extra,
+            )
+        });
+    prop_oneof![9 => object, 1 => noise()]
+}
+
+fn containers() -> impl Strategy<Value = Value> {
+    prop_oneof![9 => prop::collection::vec(container(), 0..4).prop_map(Value::from), 1 => noise()]
+}
+
+fn pod_spec() -> impl Strategy<Value = Value> {
+    let secrets = prop_oneof![
+        prop::collection::vec("[a-z]{1,4}".prop_map(|n| json!({"name": n})), 0..3).prop_map(Value::from),
+        noise(),
+    ];
+    let account = prop_oneof![Just(json!("")), Just(json!("builder")), noise()];
+    (
+        maybe(containers()),
+        maybe(containers()),
+        maybe(containers()),
+        maybe(secrets),
+        maybe(account),
+        noise(),
+    )
+        .prop_map(|(c, init, eph, secrets, account, extra)| {
+            map_of(
+                vec![
+                    ("containers", c),
+                    ("initContainers", init),
+                    ("ephemeralContainers", eph),
+                    ("imagePullSecrets", secrets),
+                    ("serviceAccountName", account),
+                ],
+                extra,
+            )
+        })
+}
+
+fn metadata() -> impl Strategy<Value = Value> {
+    let record = json!({"registry.example/old:1": "sha256:00"}).to_string();
+    let annotation_value = prop_oneof![
+        Just(json!("fix")),
+        Just(json!("audit")),
+        Just(json!("off")),
+        Just(json!("bogus")),
+        noise()
+    ];
+    let annotations = (
+        maybe(annotation_value),
+        maybe(prop_oneof![Just(Value::from(record)), noise()]),
+        maybe(Just(json!("true"))),
+        noise(),
+    )
+        .prop_map(|(mode, resolved, mirror, extra)| {
+            map_of(
+                vec![
+                    ("entrypoint-guard.io/mode", mode),
+                    ("entrypoint-guard.io/resolved-images", resolved),
+                    ("kubernetes.io/config.mirror", mirror),
+                ],
+                extra,
+            )
+        });
+    let meta = (
+        maybe(prop_oneof![4 => annotations, 1 => noise()]),
+        maybe("[a-z]{1,5}".prop_map(Value::from)),
+        noise(),
+    )
+        .prop_map(|(annotations, namespace, extra)| {
+            map_of(vec![("annotations", annotations), ("namespace", namespace)], extra)
+        });
+    prop_oneof![9 => meta, 1 => noise()]
+}
+
+/// A template (`metadata` + pod `spec`), sometimes the wrong shape.
+fn template() -> impl Strategy<Value = Value> {
+    let t = (maybe(metadata()), maybe(pod_spec()), noise())
+        .prop_map(|(metadata, spec, extra)| map_of(vec![("metadata", metadata), ("spec", spec)], extra));
+    prop_oneof![9 => t, 1 => noise()]
+}
+
+const KINDS: [(&str, &str); 8] = [
+    ("v1", "Pod"),
+    ("v1", "PodTemplate"),
+    ("v1", "ReplicationController"),
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+    ("batch/v1", "Job"),
+    ("batch/v1", "CronJob"),
+    ("v1", "ConfigMap"),
+];
+
+/// One object of a kind from [`KINDS`], its pod spec where that kind keeps it.
+fn object() -> impl Strategy<Value = Value> {
+    (
+        0..KINDS.len(),
+        any::<bool>(),
+        metadata(),
+        pod_spec(),
+        template(),
+        noise(),
+    )
+        .prop_map(|(k, kind_last, metadata, spec, template, extra)| {
+            let (api_version, kind) = KINDS[k];
+            let body = match kind {
+                "Pod" => json!({"metadata": metadata, "spec": spec, "status": extra}),
+                "PodTemplate" => json!({"metadata": metadata, "template": template}),
+                "CronJob" => json!({"metadata": metadata, "spec": {"schedule": "* * * * *",
+                    "jobTemplate": {"metadata": extra, "spec": {"template": template}}}}),
+                _ => json!({"metadata": metadata, "spec": {"replicas": 1, "template": template, "selector": extra}}),
+            };
+            let mut map = Map::new();
+            let head = [("apiVersion", json!(api_version)), ("kind", json!(kind))];
+            if !kind_last {
+                map.extend(head.clone().map(|(k, v)| (k.to_string(), v)));
+            }
+            map.extend(body.as_object().unwrap().clone());
+            if kind_last {
+                map.extend(head.map(|(k, v)| (k.to_string(), v)));
+            }
+            Value::Object(map)
+        })
+}
+
+/// An object, or a `List` of objects (pod specs at `/items/N/...`).
+fn any_object() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        4 => object(),
+        1 => prop::collection::vec(object(), 0..3).prop_map(|items| json!({"apiVersion": "v1", "kind": "List", "items": items})),
+    ]
+}
+
+fn review() -> impl Strategy<Value = Vec<u8>> {
+    (
+        any_object(),
+        0..KINDS.len(),
+        any::<bool>(),
+        prop::sample::select(vec!["CREATE", "UPDATE"]),
+    )
+        .prop_map(|(object, k, strip_kind, operation)| {
+            let (api_version, kind) = KINDS[k];
+            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+            let mut object = object;
+            if strip_kind && let Some(map) = object.as_object_mut() {
+                map.remove("kind");
+                map.remove("apiVersion");
+            }
+            let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+                "uid": "u-1", "kind": {"group": group, "version": version, "kind": kind},
+                "operation": operation, "namespace": "demo", "object": object}});
+            serde_json::to_vec(&review).unwrap()
+        })
+}
+
+#[test]
+fn generated_objects_get_the_same_answer() {
+    // The nested generators need more stack than a test thread has in debug builds.
+    let run = || {
+        let inspected = std::cell::Cell::new(0);
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: 512,
+            ..ProptestConfig::default()
+        });
+        runner
+            .run(&(review(), 0usize..7), |(body, seed)| {
+                if same_answer(&body, seed) > 0 {
+                    inspected.set(inspected.get() + 1);
+                }
+                Ok(())
+            })
+            .unwrap();
+        // Most generated reviews reach the engine (the rest are refused or skipped alike).
+        assert!(
+            inspected.get() > 256,
+            "only {} of 512 reviews were inspected",
+            inspected.get()
+        );
+    };
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
+}
