@@ -5,6 +5,7 @@
 
 pub mod chalk;
 pub mod finding;
+mod fix;
 mod inspect;
 pub mod patch;
 pub mod policy;

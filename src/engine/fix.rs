@@ -1,0 +1,191 @@
+//! The fixes for one container: the command decision of DESIGN.md ("Which
+//! fix is right") and digest pinning. Each returns a finding carrying its
+//! patch operations; [`super::inspect`] decides whether they are applied.
+
+use serde_json::Value;
+
+use super::chalk::{self, Wrapping};
+use super::finding::{Change, CommandLine, ContainerRef, Finding, Fix, Rule};
+use super::patch;
+use super::policy::{Policy, Strategy, UnknownImages};
+use crate::image::{Entrypoint, ImageFacts, Reference};
+
+/// The command decision of DESIGN.md ("Which fix is right").
+pub(super) fn decide(
+    doc: &Value,
+    at: &ContainerRef,
+    object_at: &str,
+    command: Vec<String>,
+    args: Option<Vec<String>>,
+    facts: &ImageFacts,
+    policy: &Policy,
+) -> Option<Finding> {
+    let report = |rule: Rule, message: String| Finding {
+        rule,
+        object: object_at.to_string(),
+        container: Some(at.clone()),
+        message,
+        fix: None,
+        applied: false,
+        change: None,
+        ops: Vec::new(),
+    };
+    let (fix, prepended, why) = match &facts.entrypoint {
+        Entrypoint::Known { entrypoint } => {
+            let Wrapping::Wrapped(wrapper) = chalk::parse(entrypoint, &policy.wrapper) else {
+                return None; // not wrapped: `command` bypasses nothing
+            };
+            let shown = format!("image entrypoint {}", show(entrypoint));
+            if wrapper.is_bare() {
+                match policy.strategy {
+                    Strategy::Auto | Strategy::Args => (Fix::Args, None, format!("{shown} is the bare chalk wrapper")),
+                    Strategy::Prepend => (
+                        Fix::Prepend,
+                        Some(wrapper.prepend(&policy.wrapper, &command)),
+                        format!("{shown} is the bare chalk wrapper; strategy prepend"),
+                    ),
+                }
+            } else if policy.strategy == Strategy::Args {
+                return Some(report(
+                    Rule::PreferredFixWrong,
+                    format!(
+                        "command {} bypasses chalk; the configured args fix would also run what {shown} \
+                         adds after the wrapper, so it is not applied: the prepend fix is right for this image",
+                        show(&command)
+                    ),
+                ));
+            } else {
+                (
+                    Fix::Prepend,
+                    Some(wrapper.prepend(&policy.wrapper, &command)),
+                    format!("{shown} names its own program, so the wrapper is prepended with the image's chalk flags"),
+                )
+            }
+        }
+        Entrypoint::PlatformsDisagree { platforms } => {
+            let list: Vec<String> = platforms
+                .iter()
+                .map(|p| format!("{} {}", p.platform, show(&p.entrypoint)))
+                .collect();
+            return Some(report(
+                Rule::PlatformsDisagree,
+                format!(
+                    "command {} left unchanged: the image's platforms disagree ({})",
+                    show(&command),
+                    list.join("; ")
+                ),
+            ));
+        }
+        Entrypoint::Unknown { reason } => match policy.unknown_images {
+            UnknownImages::Ignore => return None,
+            UnknownImages::Report => {
+                return Some(report(
+                    Rule::ImageConfigUnknown,
+                    format!(
+                        "command {} may bypass a chalk wrapper, but the image config is unknown ({reason}); left unchanged",
+                        show(&command)
+                    ),
+                ));
+            }
+            UnknownImages::Args => (
+                Fix::Args,
+                None,
+                format!("image config unknown ({reason}); unknownImages is args"),
+            ),
+            UnknownImages::Prepend => (
+                Fix::Prepend,
+                Some(chalk::prepend_bare(&policy.wrapper, &command)),
+                format!("image config unknown ({reason}); unknownImages is prepend"),
+            ),
+        },
+    };
+
+    let before = CommandLine {
+        command: Some(command.clone()),
+        args: args.clone(),
+    };
+    let (after, ops) = match prepended {
+        None => {
+            let mut moved = command;
+            moved.extend(args.unwrap_or_default());
+            let ops = vec![
+                patch::remove(&format!("{}/command", at.pointer)),
+                patch::set_strings(doc, &format!("{}/args", at.pointer), &moved),
+            ];
+            (
+                CommandLine {
+                    command: None,
+                    args: Some(moved),
+                },
+                ops,
+            )
+        }
+        Some(new_command) => {
+            let ops = vec![patch::replace(
+                &format!("{}/command", at.pointer),
+                Value::from(new_command.clone()),
+            )];
+            (
+                CommandLine {
+                    command: Some(new_command),
+                    args,
+                },
+                ops,
+            )
+        }
+    };
+    let how = match fix {
+        Fix::Args => "move command into args",
+        _ => "prepend the chalk wrapper to command",
+    };
+    Some(Finding {
+        rule: Rule::CommandBypassesWrapper,
+        object: object_at.to_string(),
+        container: Some(at.clone()),
+        message: format!("command replaces the chalk-wrapped entrypoint: {why}; fix: {how}"),
+        fix: Some(fix),
+        applied: false,
+        change: Some(Change::Command { before, after }),
+        ops,
+    })
+}
+
+pub(super) fn pin(at: &ContainerRef, object_at: &str, facts: &ImageFacts, policy: &Policy) -> Option<Finding> {
+    let reference = match Reference::parse(&at.image) {
+        Ok(r) => r,
+        Err(e) => {
+            return Some(Finding {
+                rule: Rule::InvalidImageReference,
+                object: object_at.to_string(),
+                container: Some(at.clone()),
+                message: format!("image {:?}: {e}; not pinned", at.image),
+                fix: None,
+                applied: false,
+                change: None,
+                ops: Vec::new(),
+            });
+        }
+    };
+    if reference.digest().is_some() {
+        return None; // already pinned: never re-resolved
+    }
+    let digest = facts.digest.as_deref()?;
+    let pinned = reference.pinned(digest, policy.keep_tag);
+    Some(Finding {
+        rule: Rule::ImagePinned,
+        object: object_at.to_string(),
+        container: Some(at.clone()),
+        message: format!("image {} resolved to {digest}; pinned as {pinned}", at.image),
+        fix: Some(Fix::Pin),
+        applied: false,
+        change: Some(Change::Image {
+            before: at.image.clone(),
+            after: pinned.clone(),
+        }),
+        ops: vec![patch::replace(&format!("{}/image", at.pointer), Value::String(pinned))],
+    })
+}
+
+fn show(items: &[String]) -> String {
+    serde_json::to_string(items).expect("strings serialize")
+}
