@@ -81,7 +81,11 @@ fn deployment_is_locked_down_and_spread() {
     assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
     // Endpoints drop the pod before SIGTERM closes keep-alive connections.
     assert_eq!(c["lifecycle"]["preStop"]["sleep"]["seconds"], 5);
-    assert!(render(&["--set", "preStopSleepSeconds=0"]).pod_spec()["containers"][0].get("lifecycle").is_none());
+    assert!(
+        render(&["--set", "preStopSleepSeconds=0"]).pod_spec()["containers"][0]
+            .get("lifecycle")
+            .is_none()
+    );
     // The image's ENTRYPOINT runs `serve`: the chart sets args only.
     assert!(c.get("command").is_none(), "no command override");
     assert_eq!(
