@@ -1,6 +1,6 @@
 //! A constant-answer HTTPS server on the webhook's own stack (axum,
 //! axum-server, rustls with ring, the same TLS configuration and TCP
-//! options), for `scripts/bench-serve.sh`: it reads each request body and
+//! options), for `scripts/load.sh`: it reads each request body and
 //! answers the same bytes, so the gap to `entrypoint-guard serve` is the
 //! cost of the admission work itself.
 //!

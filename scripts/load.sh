@@ -46,17 +46,7 @@ cleanup() {
 trap cleanup EXIT
 
 fixture=tests/fixtures/admission-reviews/pod-create.json
-cat >"$tmp/facts.yaml" <<'EOF'
-registry.example/app:1.0:
-  entrypoint: [/chalk, exec, --]
-  digest: sha256:1111111111111111111111111111111111111111111111111111111111111111
-registry.example/init:1.0:
-  entrypoint: [/chalk, exec, --heartbeat, --exec-command-name, /docker-entrypoint.sh, --]
-  digest: sha256:2222222222222222222222222222222222222222222222222222222222222222
-registry.example/sidecar:1.0:
-  entrypoint: [/chalk, exec, --]
-  digest: sha256:3333333333333333333333333333333333333333333333333333333333333333
-EOF
+cp tests/fixtures/fixture-images.yaml "$tmp/facts.yaml"
 
 "$bin" --log-level "$LOG_LEVEL" serve --self-signed "$tmp/certs" --images "$tmp/facts.yaml" \
   --listen "127.0.0.1:$SERVE_PORT" --health-listen off 2>"$tmp/serve.log" >/dev/null &

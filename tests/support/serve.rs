@@ -21,21 +21,10 @@ pub const APP_DIGEST: &str = "sha256:1111111111111111111111111111111111111111111
 pub const INIT_DIGEST: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 pub const SIDECAR_DIGEST: &str = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
 
-/// Offline image facts for the fixture images: `app` is wrapped with the bare
-/// wrapper (args fix), `init` names its own program and carries a chalk flag
-/// (prepend fix), `sidecar` is wrapped but has no command; all three have a
-/// digest. `tool:2.3` (the args-only container) is unknown.
-pub const IMAGE_FACTS: &str = r#"
-registry.example/app:1.0:
-  entrypoint: [/chalk, exec, --]
-  digest: sha256:1111111111111111111111111111111111111111111111111111111111111111
-registry.example/init:1.0:
-  entrypoint: [/chalk, exec, --heartbeat, --exec-command-name, /docker-entrypoint.sh, --]
-  digest: sha256:2222222222222222222222222222222222222222222222222222222222222222
-registry.example/sidecar:1.0:
-  entrypoint: [/chalk, exec, --]
-  digest: sha256:3333333333333333333333333333333333333333333333333333333333333333
-"#;
+/// Offline image facts for the fixture images (`tests/fixtures/fixture-images.yaml`,
+/// shared with `scripts/load.sh`): `app` gets the args fix, `init` the prepend
+/// fix, all three a digest. `tool:2.3` (the args-only container) is unknown.
+pub const IMAGE_FACTS: &str = include_str!("../fixtures/fixture-images.yaml");
 
 /// Every captured AdmissionReview fixture, by file stem.
 pub fn fixtures() -> Vec<(String, Value)> {
