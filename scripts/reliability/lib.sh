@@ -56,5 +56,13 @@ start_serve() {
   echo "serve did not start" >&2; cat "$2" >&2; return 1
 }
 
+# Writes a development CA and serving certificate into $1 (`serve --self-signed`, stopped once written).
+self_signed() {
+  "$EG_BIN" serve --self-signed "$1" --listen 127.0.0.1:0 --health-listen off >/dev/null 2>&1 &
+  local pid=$!
+  until [ -s "$1/tls.key" ]; do sleep 0.05; done
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }

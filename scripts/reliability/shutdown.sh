@@ -23,8 +23,7 @@ until curl -fs "http://127.0.0.1:$FPORT/__fault/stall" >/dev/null; do sleep 0.05
 FAULT="127.0.0.1:$FPORT"
 
 PORT=$(free_port); HPORT=$(free_port)
-"$EG_BIN" serve --self-signed "$WORK/tls" --listen 127.0.0.1:0 --health-listen off >/dev/null 2>&1 &
-SS=$!; until [ -s "$WORK/tls/tls.key" ]; do sleep 0.05; done; kill "$SS"; wait "$SS" 2>/dev/null || true
+self_signed "$WORK/tls"
 cat >"$WORK/config.yaml" <<YAML
 server:
   listen: 127.0.0.1:$PORT
