@@ -58,22 +58,28 @@ pub fn load_config(path: Option<&PathBuf>) -> Result<Config, crate::config::Conf
     }
 }
 
-/// Sets up logging on stderr.
-pub fn init_logging(format: LogFormat, filter: &str) {
+/// Sets up logging on stderr. Lines are written by a background thread, so
+/// a request never waits on a slow stderr (a full pipe, a busy log
+/// collector); the writer is not lossy: when its queue is full, callers wait
+/// rather than drop lines. Keep the guard until exit: dropping it flushes.
+pub fn init_logging(format: LogFormat, filter: &str) -> tracing_appender::non_blocking::WorkerGuard {
     let filter =
         tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+    guard
 }
 
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
-    init_logging(cli.log_format, &cli.log_level);
+    let _flush_logs_on_exit = init_logging(cli.log_format, &cli.log_level);
     let config = match load_config(cli.config.as_ref()) {
         Ok(c) => c,
         Err(e) => {
