@@ -23,12 +23,7 @@ RPORT=$(free_port)
 eval "$("$ROOT/scripts/testenv/run-registry.sh" "$WORK/registry" "$RPORT" plain)"
 PIDS+=("$REGISTRY_PID")
 "$ROOT/scripts/testenv/make-images.sh" "$REGISTRY" >"$WORK/digests" 2>"$WORK/make-images.log"
-(cd "$ROOT" && cargo build -q --example fault_registry)
-FPORT=$(free_port)
-"$ROOT/target/debug/examples/fault_registry" "127.0.0.1:$FPORT" "$REGISTRY" >"$WORK/fault.log" 2>&1 &
-PIDS+=($!)
-until curl -fs "http://127.0.0.1:$FPORT/__fault/stats" >/dev/null; do sleep 0.05; done
-FAULT="127.0.0.1:$FPORT"
+start_fault_registry "$REGISTRY" stats
 fault() { curl -fs "http://$FAULT/__fault/$1" >/dev/null; }
 
 PORT=$(free_port); HPORT=$(free_port)

@@ -64,5 +64,17 @@ self_signed() {
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
+# Builds and starts the fault-injecting registry stand-in (examples/fault_registry.rs)
+# in front of $1 (host:port), waits until `GET /__fault/$2` answers (a switch or
+# `stats`), and sets FAULT to its address.
+start_fault_registry() {
+  (cd "$ROOT" && cargo build -q --example fault_registry)
+  local port; port=$(free_port)
+  "$ROOT/target/debug/examples/fault_registry" "127.0.0.1:$port" "$1" >"$WORK/fault.log" 2>&1 &
+  PIDS+=($!)
+  until curl -fs "http://127.0.0.1:$port/__fault/$2" >/dev/null; do sleep 0.05; done
+  FAULT="127.0.0.1:$port"
+}
+
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }

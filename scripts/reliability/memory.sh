@@ -11,12 +11,8 @@ LOOKUPS="${1:-100000}"
 DURATION="${2:-30}"
 PROFILE=debug; [[ "$EG_BIN" == */release/* ]] && PROFILE=release
 machine
-(cd "$ROOT" && cargo build -q --example fault_registry && cargo build -q --profile "$( [ $PROFILE = release ] && echo release || echo dev)" --example cache_fill)
-FPORT=$(free_port)
-"$ROOT/target/debug/examples/fault_registry" "127.0.0.1:$FPORT" "127.0.0.1:9" >"$WORK/fault.log" 2>&1 &
-PIDS+=($!)
-until curl -fs "http://127.0.0.1:$FPORT/__fault/500" >/dev/null; do sleep 0.05; done
-FAULT="127.0.0.1:$FPORT"
+(cd "$ROOT" && cargo build -q --profile "$( [ $PROFILE = release ] && echo release || echo dev)" --example cache_fill)
+start_fault_registry 127.0.0.1:9 500
 PORT=$(free_port)
 self_signed "$WORK/tls"
 cat >"$WORK/config.yaml" <<YAML

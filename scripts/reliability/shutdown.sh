@@ -14,13 +14,8 @@ source "$(dirname "$0")/lib.sh"
 SLOW="${1:-20}"
 GRACE="${2:-20s}"
 machine
-(cd "$ROOT" && cargo build -q --example fault_registry)
-FPORT=$(free_port)
 # The stand-in only stalls here; its upstream is never contacted.
-"$ROOT/target/debug/examples/fault_registry" "127.0.0.1:$FPORT" "127.0.0.1:9" >"$WORK/fault.log" 2>&1 &
-PIDS+=($!)
-until curl -fs "http://127.0.0.1:$FPORT/__fault/stall" >/dev/null; do sleep 0.05; done
-FAULT="127.0.0.1:$FPORT"
+start_fault_registry 127.0.0.1:9 stall
 
 PORT=$(free_port); HPORT=$(free_port)
 self_signed "$WORK/tls"
