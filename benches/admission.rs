@@ -25,11 +25,23 @@ fn handle(body: &[u8], resolver: &OfflineResolver, policy: &Policy) -> Vec<u8> {
     };
     let verdict = match request.take_object() {
         Ok(object) => {
-            let images = engine::images(&object, policy);
+            let old = request.take_old_object();
+            let images = match &old {
+                Some(old) => engine::images_for_update(&object, old, policy),
+                None => engine::images(&object, policy),
+            };
             let ctx = LookupContext::of(&object, request.namespace.as_deref());
             black_box(&ctx);
             let facts = resolver.resolve_now(&images);
-            admission::review(&request.uid, &object, &facts, policy, Mode::Fix, OnError::Allow)
+            admission::review(
+                &request.uid,
+                &object,
+                old.as_ref(),
+                &facts,
+                policy,
+                Mode::Fix,
+                OnError::Allow,
+            )
         }
         Err(_) => admission::untouched(&request.uid),
     };
@@ -73,9 +85,19 @@ fn stages(c: &mut Criterion) {
         })
     });
     group.bench_function("review", |b| {
-        b.iter(|| admission::review("u", black_box(&object), &facts, &policy, Mode::Fix, OnError::Allow))
+        b.iter(|| {
+            admission::review(
+                "u",
+                black_box(&object),
+                None,
+                &facts,
+                &policy,
+                Mode::Fix,
+                OnError::Allow,
+            )
+        })
     });
-    let verdict = admission::review("u", &object, &facts, &policy, Mode::Fix, OnError::Allow);
+    let verdict = admission::review("u", &object, None, &facts, &policy, Mode::Fix, OnError::Allow);
     group.bench_function("encode", |b| b.iter(|| black_box(&verdict.response).to_json()));
     group.finish();
 }

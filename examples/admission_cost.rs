@@ -44,11 +44,23 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         let Ok(object) = request.take_object() else {
             return Err("this review is not inspected (operation, kind or subresource)".into());
         };
-        let images = engine::images(&object, &policy);
+        let old = request.take_old_object();
+        let images = match &old {
+            Some(old) => engine::images_for_update(&object, old, &policy),
+            None => engine::images(&object, &policy),
+        };
         let t2 = Instant::now();
         let facts = resolver.resolve_now(&images);
         let t3 = Instant::now();
-        let verdict = admission::review(&request.uid, &object, &facts, &policy, Mode::Fix, OnError::Allow);
+        let verdict = admission::review(
+            &request.uid,
+            &object,
+            old.as_ref(),
+            &facts,
+            &policy,
+            Mode::Fix,
+            OnError::Allow,
+        );
         let t4 = Instant::now();
         std::hint::black_box(verdict.response.to_json());
         let t5 = Instant::now();

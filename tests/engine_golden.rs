@@ -1,10 +1,12 @@
 //! Golden tests: the engine over the objects inside AdmissionReview requests
-//! captured from a real kube-apiserver, one per kind.
+//! captured from a real kube-apiserver, one per kind and one per object the
+//! controllers create. An UPDATE is inspected against its `oldObject`, as
+//! the webhook does.
 
 #[path = "support/engine.rs"]
 mod support;
 
-use entrypoint_guard::engine::{Mode, Policy, inspect};
+use entrypoint_guard::engine::{Inspection, Mode, Policy, inspect, inspect_update};
 use entrypoint_guard::image::{Facts, ImageFacts};
 use serde_json::{Value, json};
 use support::v;
@@ -31,26 +33,40 @@ fn fixture_facts() -> Facts {
     f
 }
 
-fn request_object(fixture: &str) -> Value {
+fn request(fixture: &str) -> Value {
     let path = format!(
         "{}/tests/fixtures/admission-reviews/{fixture}",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let review: Value = serde_json::from_str(&text).unwrap();
-    review["request"]["object"].clone()
+    review["request"].clone()
 }
 
-/// Findings, patch and the containers after the patch, as one snapshot.
+fn request_object(fixture: &str) -> Value {
+    request(fixture)["object"].clone()
+}
+
+/// The engine as the webhook runs it: against `old` on UPDATE.
+fn run(object: &Value, old: Option<&Value>) -> Inspection {
+    match old {
+        Some(old) => inspect_update(object, old, &fixture_facts(), &Policy::default(), Mode::Fix),
+        None => inspect(object, &fixture_facts(), &Policy::default(), Mode::Fix),
+    }
+}
+
+/// Findings, patch, held objects and the containers after the patch, as one snapshot.
 fn golden(fixture: &str) -> Value {
-    let object = request_object(fixture);
-    let inspection = inspect(&object, &fixture_facts(), &Policy::default(), Mode::Fix);
+    let request = request(fixture);
+    let object = request["object"].clone();
+    let old = request.get("oldObject").filter(|o| o.is_object());
+    let inspection = run(&object, old);
     let mut fixed = object.clone();
     json_patch::patch(&mut fixed, &inspection.patch).expect("patch applies");
     let specs = entrypoint_guard::engine::workload::pod_specs(&fixed);
     assert_eq!(specs.len(), 1, "{fixture}: one pod spec");
     let spec = fixed.pointer(&specs[0].spec).unwrap();
-    let again = inspect(&fixed, &fixture_facts(), &Policy::default(), Mode::Fix);
+    let again = run(&fixed, old);
     assert!(
         again.patch.is_empty(),
         "{fixture}: engine is idempotent on its own output"
@@ -58,6 +74,7 @@ fn golden(fixture: &str) -> Value {
     json!({
         "findings": inspection.findings,
         "patch": inspection.patch,
+        "held": inspection.held,
         "initContainers": spec["initContainers"],
         "containers": spec["containers"],
         "annotations": fixed["metadata"]["annotations"],
@@ -83,6 +100,10 @@ golden_tests! {
     daemonset_create => "daemonset-create.json",
     job_create => "job-create.json",
     cronjob_create => "cronjob-create.json",
+    replicaset_create_owned_by_deployment => "replicaset-create-owned-by-deployment.json",
+    pod_create_owned_by_replicaset => "pod-create-owned-by-replicaset.json",
+    job_create_owned_by_cronjob => "job-create-owned-by-cronjob.json",
+    pod_create_owned_by_job => "pod-create-owned-by-job.json",
 }
 
 #[test]
@@ -92,7 +113,7 @@ fn every_fixture_has_a_golden_test() {
         .unwrap()
         .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json"))
         .count();
-    assert_eq!(count, 9, "a new fixture needs a golden test here");
+    assert_eq!(count, 13, "a new fixture needs a golden test here");
 }
 
 #[test]

@@ -1,13 +1,16 @@
 //! `admission::decode_lean` (the pruned decode `serve` uses) answers exactly
 //! like `admission::decode` (the whole object): the same bodies accepted and
 //! rejected with the same errors, the same images to resolve, the same
-//! lookup context, the same inspection (findings, patch, proposed) and the
-//! same response bytes — over every captured fixture and generated objects
-//! with every shape the engine treats differently.
+//! lookup context, the same inspection (findings, patch, proposed, held) and
+//! the same response bytes — over every captured fixture and generated
+//! objects with every shape the engine treats differently, on CREATE and on
+//! UPDATE (with the `oldObject` decoded the same way).
 
 use entrypoint_guard::admission::{self, AdmissionRequest, DecodeError, decode, decode_lean};
 use entrypoint_guard::config::server::OnError;
-use entrypoint_guard::engine::{self, ImageFilter, Mode, Policy, Strategy as FixStrategy, UnknownImages};
+use entrypoint_guard::engine::{
+    self, ImageFilter, Mode, Policy, Scope, Strategy as FixStrategy, UnknownImages, workload,
+};
 use entrypoint_guard::image::{Entrypoint, Facts, ImageFacts, LookupContext, PlatformEntrypoint};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -74,6 +77,10 @@ fn policies() -> Vec<Policy> {
             ..default.clone()
         },
         Policy {
+            scope: Scope::Pods,
+            ..default.clone()
+        },
+        Policy {
             mode: Mode::Audit,
             pin_digests: false,
             unknown_images: UnknownImages::Ignore,
@@ -87,7 +94,24 @@ fn policies() -> Vec<Policy> {
 fn head(request: &AdmissionRequest) -> AdmissionRequest {
     AdmissionRequest {
         object: None,
+        old_object: None,
         ..request.clone()
+    }
+}
+
+/// The images the webhook looks up: on UPDATE, against the old object.
+fn images(object: &Value, old: Option<&Value>, policy: &Policy) -> Vec<String> {
+    match old {
+        Some(old) => engine::images_for_update(object, old, policy),
+        None => engine::images(object, policy),
+    }
+}
+
+/// The engine's answer: on UPDATE, against the old object.
+fn inspect(object: &Value, old: Option<&Value>, facts: &Facts, policy: &Policy, ceiling: Mode) -> engine::Inspection {
+    match old {
+        Some(old) => engine::inspect_update(object, old, facts, policy, ceiling),
+        None => engine::inspect(object, facts, policy, ceiling),
     }
 }
 
@@ -109,6 +133,13 @@ fn same_answer(body: &[u8], seed: usize) -> usize {
     };
     assert_eq!(head(&full), head(&lean));
     let namespace = full.namespace.clone();
+    let (full_old, lean_old) = (full.take_old_object(), lean.take_old_object());
+    assert_eq!(
+        full_old.is_some(),
+        lean_old.is_some(),
+        "both decodes keep the oldObject"
+    );
+    let (full_old, lean_old) = (full_old.as_ref(), lean_old.as_ref());
     let (full, lean) = match (full.take_object(), lean.take_object()) {
         (Ok(full), Ok(lean)) => (full, lean),
         (full, lean) => {
@@ -118,24 +149,28 @@ fn same_answer(body: &[u8], seed: usize) -> usize {
     };
     let mut compared = 0;
     for policy in policies() {
-        let images = engine::images(&full, &policy);
-        assert_eq!(images, engine::images(&lean, &policy));
+        let wanted = images(&full, full_old, &policy);
+        assert_eq!(wanted, images(&lean, lean_old, &policy));
         assert_eq!(
             LookupContext::of(&full, namespace.as_deref()),
             LookupContext::of(&lean, namespace.as_deref())
         );
         for shift in [seed, seed + 3] {
-            let facts = facts_for(&images, shift);
+            let facts = facts_for(&wanted, shift);
             for ceiling in [Mode::Fix, Mode::Audit] {
-                let a = engine::inspect(&full, &facts, &policy, ceiling);
-                let b = engine::inspect(&lean, &facts, &policy, ceiling);
+                let a = inspect(&full, full_old, &facts, &policy, ceiling);
+                let b = inspect(&lean, lean_old, &facts, &policy, ceiling);
                 assert_eq!(a, b, "the same inspection");
-                let answer = |o: &Value| {
-                    admission::review("u", o, &facts, &policy, ceiling, OnError::Allow)
+                let answer = |o: &Value, old: Option<&Value>| {
+                    admission::review("u", o, old, &facts, &policy, ceiling, OnError::Allow)
                         .response
                         .to_json()
                 };
-                assert_eq!(answer(&full), answer(&lean), "the same response bytes");
+                assert_eq!(
+                    answer(&full, full_old),
+                    answer(&lean, lean_old),
+                    "the same response bytes"
+                );
                 compared += 1;
             }
         }
@@ -165,9 +200,18 @@ fn every_fixture_gets_the_same_answer_and_the_same_patch() {
         // The fixture's own images, all wrapped and with digests: a real patch.
         let mut request = decode_lean(&body).unwrap();
         if let Ok(object) = request.take_object() {
-            let images = engine::images(&object, &Policy::default());
+            let old = request.take_old_object();
+            let images = images(&object, old.as_ref(), &Policy::default());
             let facts = images.iter().map(|i| (i.clone(), facts_variant(0))).collect();
-            let verdict = admission::review("u", &object, &facts, &Policy::default(), Mode::Fix, OnError::Allow);
+            let verdict = admission::review(
+                "u",
+                &object,
+                old.as_ref(),
+                &facts,
+                &Policy::default(),
+                Mode::Fix,
+                OnError::Allow,
+            );
             if verdict.response.patch.is_some() {
                 patched += 1;
             }
@@ -366,13 +410,30 @@ fn metadata() -> impl Strategy<Value = Value> {
                 extra,
             )
         });
+    let owner = prop_oneof![
+        Just(json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "u-1", "controller": true})),
+        Just(json!({"apiVersion": "batch/v1", "kind": "CronJob", "name": "nightly", "controller": false})),
+        noise(),
+    ];
+    let owners = prop_oneof![4 => prop::collection::vec(owner, 0..3).prop_map(Value::from), 1 => noise()];
+    let name = prop_oneof!["[a-z]{1,5}".prop_map(Value::from), noise()];
     let meta = (
         maybe(prop_oneof![4 => annotations, 1 => noise()]),
         maybe("[a-z]{1,5}".prop_map(Value::from)),
+        (maybe(name.clone()), maybe(name), maybe(owners)),
         noise(),
     )
-        .prop_map(|(annotations, namespace, extra)| {
-            map_of(vec![("annotations", annotations), ("namespace", namespace)], extra)
+        .prop_map(|(annotations, namespace, (name, generate_name, owners), extra)| {
+            map_of(
+                vec![
+                    ("annotations", annotations),
+                    ("namespace", namespace),
+                    ("name", name),
+                    ("generateName", generate_name),
+                    ("ownerReferences", owners),
+                ],
+                extra,
+            )
         });
     prop_oneof![9 => meta, 1 => noise()]
 }
@@ -435,6 +496,54 @@ fn any_object() -> impl Strategy<Value = Value> {
     ]
 }
 
+/// The object as this engine would have pinned it at an earlier admission
+/// (every image without a digest pinned, and recorded), to be an UPDATE's
+/// `oldObject`: the path that keeps an earlier pin.
+fn pinned_copy(object: &Value) -> Value {
+    const DIGEST: &str = "sha256:5555555555555555555555555555555555555555555555555555555555555555";
+    let mut old = object.clone();
+    for at in workload::pod_specs(object) {
+        let mut record = Map::new();
+        for list in ["initContainers", "containers"] {
+            let Some(Value::Array(containers)) = old.pointer_mut(&format!("{}/{list}", at.spec)) else {
+                continue;
+            };
+            for container in containers.iter_mut().filter_map(Value::as_object_mut) {
+                if let Some(Value::String(image)) = container.get_mut("image")
+                    && !image.contains('@')
+                {
+                    record.insert(image.clone(), json!(DIGEST));
+                    image.push('@');
+                    image.push_str(DIGEST);
+                }
+            }
+        }
+        if let Some(Value::Object(metadata)) = old.pointer_mut(&format!("{}/metadata", at.object)) {
+            let annotations = metadata.entry("annotations").or_insert_with(|| json!({}));
+            if let Some(annotations) = annotations.as_object_mut() {
+                annotations.insert(
+                    "entrypoint-guard.io/resolved-images".into(),
+                    Value::from(Value::Object(record).to_string()),
+                );
+            }
+        }
+    }
+    old
+}
+
+/// An UPDATE's `oldObject`: none, the object itself, another object, or
+/// the object as pinned earlier.
+fn old_object(object: &Value) -> impl Strategy<Value = Option<Value>> + use<> {
+    let same = object.clone();
+    let pinned = pinned_copy(object);
+    prop_oneof![
+        1 => Just(None),
+        2 => Just(Some(same)),
+        2 => any_object().prop_map(Some),
+        3 => Just(Some(pinned)),
+    ]
+}
+
 fn review() -> impl Strategy<Value = Vec<u8>> {
     (
         any_object(),
@@ -442,7 +551,15 @@ fn review() -> impl Strategy<Value = Vec<u8>> {
         any::<bool>(),
         prop::sample::select(vec!["CREATE", "UPDATE"]),
     )
-        .prop_map(|(object, k, strip_kind, operation)| {
+        .prop_flat_map(|(object, k, strip_kind, operation)| {
+            let old = if operation == "UPDATE" {
+                old_object(&object).boxed()
+            } else {
+                Just(None).boxed()
+            };
+            (Just(object), Just(k), Just(strip_kind), Just(operation), old)
+        })
+        .prop_map(|(object, k, strip_kind, operation, old)| {
             let (api_version, kind) = KINDS[k];
             let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
             let mut object = object;
@@ -450,9 +567,12 @@ fn review() -> impl Strategy<Value = Vec<u8>> {
                 map.remove("kind");
                 map.remove("apiVersion");
             }
-            let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+            let mut review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
                 "uid": "u-1", "kind": {"group": group, "version": version, "kind": kind},
                 "operation": operation, "namespace": "demo", "object": object}});
+            if let Some(old) = old {
+                review["request"]["oldObject"] = old;
+            }
             serde_json::to_vec(&review).unwrap()
         })
 }

@@ -12,11 +12,12 @@ fuzz_target!(|body: &[u8]| {
     let Ok(mut request) = decode(body) else { return };
     let uid = request.uid.clone();
     let Ok(object) = request.take_object() else { return };
+    let old = request.take_old_object();
     let mut facts = Facts::new();
     let bare = vec!["/chalk".to_string(), "exec".to_string(), "--".to_string()];
     facts.insert("registry.example/app:1.0", ImageFacts::known(bare, None));
     for ceiling in [Mode::Fix, Mode::Audit] {
-        let verdict = admission::review(&uid, &object, &facts, &Policy::default(), ceiling, OnError::Allow);
+        let verdict = admission::review(&uid, &object, old.as_ref(), &facts, &Policy::default(), ceiling, OnError::Allow);
         let json: serde_json::Value = serde_json::from_slice(&verdict.response.to_json()).expect("answers are JSON");
         assert_eq!(json["response"]["uid"], serde_json::Value::String(uid.clone()));
         for w in json["response"]["warnings"].as_array().into_iter().flatten() {

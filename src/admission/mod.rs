@@ -20,7 +20,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use serde_json::Value;
 
 use crate::config::server::OnError;
-use crate::engine::{self, Finding, Mode, Policy};
+use crate::engine::{self, Finding, Held, Mode, Policy};
 use crate::image::Facts;
 pub use prune::Pruned;
 pub use request::{
@@ -65,6 +65,9 @@ pub struct Verdict {
     pub outcome: Outcome,
     /// What the engine found.
     pub findings: Vec<Finding>,
+    /// Objects in mode fix left unpatched because a controller owns them or
+    /// the scope is pods (see [`engine::Inspection::held`]).
+    pub held: Vec<Held>,
 }
 
 /// Allows the request unchanged, having nothing to look at.
@@ -73,6 +76,7 @@ pub fn untouched(uid: &str) -> Verdict {
         response: AdmissionResponse::allow(uid),
         outcome: Outcome::Clean,
         findings: Vec::new(),
+        held: Vec::new(),
     }
 }
 
@@ -93,15 +97,29 @@ pub fn failed(uid: &str, why: &str, on_error: OnError) -> Verdict {
         response,
         outcome: Outcome::Error,
         findings: Vec::new(),
+        held: Vec::new(),
     }
 }
 
-/// Runs the engine on `object` and answers: the patch (if the mode allows
-/// one), a warning per finding, and the findings as audit annotations.
+/// Runs the engine on `object` (replacing `old` on UPDATE) and answers: the
+/// patch (if the mode allows one), a warning per finding, and the findings as
+/// audit annotations.
 ///
 /// A panic inside the engine is caught and answered like any internal error.
-pub fn review(uid: &str, object: &Value, facts: &Facts, policy: &Policy, ceiling: Mode, on_error: OnError) -> Verdict {
-    let inspection = match catch_unwind(AssertUnwindSafe(|| engine::inspect(object, facts, policy, ceiling))) {
+pub fn review(
+    uid: &str,
+    object: &Value,
+    old: Option<&Value>,
+    facts: &Facts,
+    policy: &Policy,
+    ceiling: Mode,
+    on_error: OnError,
+) -> Verdict {
+    let run = || match old {
+        Some(old) => engine::inspect_update(object, old, facts, policy, ceiling),
+        None => engine::inspect(object, facts, policy, ceiling),
+    };
+    let inspection = match catch_unwind(AssertUnwindSafe(run)) {
         Ok(inspection) => inspection,
         Err(_) => return failed(uid, "internal error in the engine", on_error),
     };
@@ -121,6 +139,7 @@ pub fn review(uid: &str, object: &Value, facts: &Facts, policy: &Policy, ceiling
         response,
         outcome,
         findings: inspection.findings,
+        held: inspection.held,
     }
 }
 
@@ -191,11 +210,11 @@ mod tests {
     #[test]
     fn fix_patches_and_audit_reports() {
         let policy = Policy::default();
-        let fixed = review("u", &pod(1), &facts(), &policy, Mode::Fix, OnError::Allow);
+        let fixed = review("u", &pod(1), None, &facts(), &policy, Mode::Fix, OnError::Allow);
         assert_eq!(fixed.outcome, Outcome::Patched);
         assert!(fixed.response.patch.is_some());
         assert_eq!(fixed.response.warnings.len(), 1);
-        let audited = review("u", &pod(1), &facts(), &policy, Mode::Audit, OnError::Allow);
+        let audited = review("u", &pod(1), None, &facts(), &policy, Mode::Audit, OnError::Allow);
         assert_eq!(audited.outcome, Outcome::Audited);
         assert_eq!(audited.response.patch, None);
         let value: Value =
@@ -206,7 +225,15 @@ mod tests {
 
     #[test]
     fn too_many_warnings_end_with_a_count() {
-        let verdict = review("u", &pod(80), &facts(), &Policy::default(), Mode::Fix, OnError::Allow);
+        let verdict = review(
+            "u",
+            &pod(80),
+            None,
+            &facts(),
+            &Policy::default(),
+            Mode::Fix,
+            OnError::Allow,
+        );
         let warnings = &verdict.response.warnings;
         let total: usize = warnings.iter().map(|w| w.chars().count()).sum();
         assert!(total <= MAX_WARNINGS_TOTAL);

@@ -7,8 +7,10 @@
 //! *validates* everything else without building it:
 //!
 //! - every object level a pod spec can sit under keeps `kind`, `apiVersion`,
-//!   `metadata` (its `annotations` and `namespace`), `spec`, `template` and
-//!   `items` (a `List`'s objects, walked the same way);
+//!   `metadata` (its `annotations`, `namespace`, `name`, `generateName` and
+//!   `ownerReferences`: the engine never patches a controller-owned object
+//!   and names it and its owner), `spec`, `template` and `items` (a `List`'s
+//!   objects, walked the same way);
 //! - a `spec` keeps `containers` and `initContainers` (each container's
 //!   `name`, `image`, `command` and `args`), `imagePullSecrets`,
 //!   `serviceAccountName`, and the nested `template` / `jobTemplate`.
@@ -24,6 +26,9 @@
 //! Skipped parts are not ignored but checked exactly as a `Value` decode
 //! checks them (UTF-8, escapes, surrogates, number ranges, nesting depth),
 //! so a body is accepted if and only if the full decode accepts it.
+//! `request.oldObject` is decoded along the same schema: an UPDATE compares
+//! each container's `image`, `command` and `args` with the old ones and
+//! reads the old `resolved-images` annotation.
 //! `tests/perf_equivalence.rs` proves the answers equal over every fixture
 //! and generated objects.
 
@@ -78,7 +83,9 @@ impl Node {
             (Node::Object, "spec") => Some(Node::Spec),
             (Node::Object, "template") => Some(Node::Object),
             (Node::Object, "items") => Some(Node::Items),
-            (Node::Metadata, "annotations" | "namespace") => Some(Node::Keep),
+            (Node::Metadata, "annotations" | "namespace" | "name" | "generateName" | "ownerReferences") => {
+                Some(Node::Keep)
+            }
             (Node::Spec, "containers" | "initContainers") => Some(Node::Containers),
             (Node::Spec, "imagePullSecrets" | "serviceAccountName") => Some(Node::Keep),
             (Node::Spec, "template" | "jobTemplate") => Some(Node::Object),

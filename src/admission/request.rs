@@ -106,6 +106,9 @@ pub struct AdmissionRequest {
     /// The object as the API server sent it (`None` for DELETE and some
     /// CONNECTs); from [`decode_lean`], only the parts the webhook reads.
     pub object: Option<Value>,
+    /// On UPDATE, the object being replaced (`request.oldObject`), decoded
+    /// like `object`.
+    pub old_object: Option<Value>,
 }
 
 /// Why a request body is not an AdmissionReview this webhook can answer.
@@ -128,6 +131,8 @@ pub enum DecodeError {
     MissingField(&'static str),
     /// `request.object` is present but not a JSON object.
     ObjectNotAnObject,
+    /// `request.oldObject` is present but not a JSON object.
+    OldObjectNotAnObject,
 }
 
 impl fmt::Display for DecodeError {
@@ -140,6 +145,7 @@ impl fmt::Display for DecodeError {
             DecodeError::MissingRequest => write!(f, "the AdmissionReview has no request"),
             DecodeError::MissingField(field) => write!(f, "request.{field} is missing or empty"),
             DecodeError::ObjectNotAnObject => write!(f, "request.object is not a JSON object"),
+            DecodeError::OldObjectNotAnObject => write!(f, "request.oldObject is not a JSON object"),
         }
     }
 }
@@ -167,6 +173,7 @@ struct RequestIn<O> {
     sub_resource: Option<String>,
     dry_run: Option<bool>,
     object: Option<O>,
+    old_object: Option<O>,
 }
 
 /// Decodes an AdmissionReview v1 request body, keeping `request.object` whole.
@@ -175,7 +182,7 @@ pub fn decode(body: &[u8]) -> Result<AdmissionRequest, DecodeError> {
 }
 
 /// Decodes an AdmissionReview v1 request body like [`decode`], keeping of
-/// `request.object` only what the engine, [`crate::engine::images`] and
+/// `request.object` (and `request.oldObject`) only what the engine, [`crate::engine::images`] and
 /// [`crate::image::LookupContext::of`] read (see [`Pruned`]): the same
 /// bodies are accepted and rejected, with the same errors, and the answer
 /// is the same, for a fraction of the decoding work.
@@ -211,6 +218,10 @@ fn decode_as<O: DeserializeOwned + Into<Value>>(body: &[u8]) -> Result<Admission
     if object.as_ref().is_some_and(|o: &Value| !o.is_object()) {
         return Err(DecodeError::ObjectNotAnObject);
     }
+    let old_object = request.old_object.map(Into::into);
+    if old_object.as_ref().is_some_and(|o: &Value| !o.is_object()) {
+        return Err(DecodeError::OldObjectNotAnObject);
+    }
     Ok(AdmissionRequest {
         uid,
         kind,
@@ -220,6 +231,7 @@ fn decode_as<O: DeserializeOwned + Into<Value>>(body: &[u8]) -> Result<Admission
         sub_resource: request.sub_resource.filter(|s| !s.is_empty()),
         dry_run: request.dry_run.unwrap_or(false),
         object,
+        old_object,
     })
 }
 
@@ -307,6 +319,16 @@ impl AdmissionRequest {
         }
         Ok(object)
     }
+
+    /// Takes out the object an UPDATE replaces (`None` on CREATE), for
+    /// [`crate::engine::inspect_update`].
+    pub fn take_old_object(&mut self) -> Option<Value> {
+        if self.operation == Operation::Update {
+            self.old_object.take()
+        } else {
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -348,6 +370,10 @@ mod tests {
             json!({"uid": "u", "kind": {"kind": "Pod"}, "operation": "CREATE", "object": []}),
         ));
         assert_eq!(e.unwrap_err(), DecodeError::ObjectNotAnObject);
+        let e = decode(&review(
+            json!({"uid": "u", "kind": {"kind": "Pod"}, "operation": "UPDATE", "object": {}, "oldObject": 1}),
+        ));
+        assert_eq!(e.unwrap_err().to_string(), "request.oldObject is not a JSON object");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::progress::TerminalLine;
 use super::report::EXIT_ERRORS;
 use super::{AuditOptions, output, run_with_progress};
 use crate::config::{self, Config, Span};
+use crate::engine::Scope;
 use crate::image::registry::{
     ChainedCredentials, CredentialSource, DockerConfigCredentials, KubeCredentials, RegistryResolver,
 };
@@ -44,6 +45,9 @@ pub struct AuditArgs {
     /// Also report objects whose owner is audited too: a ReplicaSet's Pods, a Deployment's ReplicaSets, a CronJob's Jobs.
     #[arg(long)]
     pub pods: bool,
+    /// Scope instead of the configured one, for what the webhook would apply: workloads or pods (only Pods).
+    #[arg(long)]
+    pub scope: Option<Scope>,
     /// Report format.
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -143,7 +147,9 @@ async fn run_async(args: AuditArgs, config: &Config) -> u8 {
         ..AuditOptions::default()
     };
     let progress = TerminalLine::for_stderr();
-    let report = run_with_progress(&client, &options, resolver, &config.policy(), progress.as_ref()).await;
+    let mut policy = config.policy();
+    policy.scope = args.scope.unwrap_or(policy.scope);
+    let report = run_with_progress(&client, &options, resolver, &policy, progress.as_ref()).await;
     let text = match output::render(&report, args.output) {
         Ok(text) => text,
         Err(e) => {

@@ -2,13 +2,16 @@
 //!
 //! A Deployment's ReplicaSets and their Pods carry the Deployment's pod
 //! template, so they repeat its findings; fixing the Deployment fixes them.
-//! An object is skipped when an owner it names (by uid) was itself listed by
-//! this audit. An owner the audit could not list (403, timeout, a kind it does
-//! not know) skips nothing, so no finding is lost.
+//! An object is skipped when its controller ([`owner::controller_of`], the
+//! engine's definition, so the audit and the webhook agree on who owns what)
+//! was itself listed by this audit. A controller the audit could not list
+//! (403, timeout, a kind it does not know) skips nothing, so no finding is lost.
 
 use std::collections::HashSet;
 
 use serde_json::Value;
+
+use crate::engine::owner;
 
 /// The uids of `objects`.
 pub fn uids(objects: &[Value]) -> HashSet<String> {
@@ -19,17 +22,12 @@ pub fn uids(objects: &[Value]) -> HashSet<String> {
         .collect()
 }
 
-/// The first owner of `object` that is among `listed` (by uid), as `Kind/name`.
+/// The controller of `object`, as `Kind/name`, when it is among `listed` (by uid).
 pub fn listed_owner(object: &Value, listed: &HashSet<String>) -> Option<String> {
-    let owners = object.pointer("/metadata/ownerReferences")?.as_array()?;
-    owners.iter().find_map(|owner| {
-        let uid = owner.get("uid")?.as_str()?;
-        listed.contains(uid).then(|| {
-            let kind = owner.get("kind").and_then(Value::as_str).unwrap_or("?");
-            let name = owner.get("name").and_then(Value::as_str).unwrap_or("?");
-            format!("{kind}/{name}")
-        })
-    })
+    let owner = owner::controller_of(object)?;
+    listed
+        .contains(&owner.uid)
+        .then(|| format!("{}/{}", owner.kind, owner.name))
 }
 
 #[cfg(test)]
@@ -44,9 +42,13 @@ mod tests {
             "ownerReferences": [{"kind": "Deployment", "name": "d", "uid": "u-d", "controller": true}]}});
         let orphan = json!({"kind": "Pod", "metadata": {"name": "p", "uid": "u-p",
             "ownerReferences": [{"kind": "Rollout", "name": "r", "uid": "u-r"}]}});
+        // Listed, but not its controller: the Pod's template is its own.
+        let not_controlled = json!({"kind": "Pod", "metadata": {"name": "q", "uid": "u-q",
+            "ownerReferences": [{"kind": "Deployment", "name": "d", "uid": "u-d"}]}});
         let listed = uids(&[deploy.clone(), rs.clone(), orphan.clone()]);
         assert_eq!(listed_owner(&rs, &listed).as_deref(), Some("Deployment/d"));
         assert_eq!(listed_owner(&deploy, &listed), None);
         assert_eq!(listed_owner(&orphan, &listed), None);
+        assert_eq!(listed_owner(&not_controlled, &listed), None);
     }
 }

@@ -149,6 +149,8 @@ mod tests {
             fix: None,
             applied: false,
             change: None,
+            held: None,
+            unchanged: false,
             ops: Vec::new(),
         }
     }

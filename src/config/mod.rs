@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{ImageFilter, Mode, Policy, Strategy, UnknownImages};
+use crate::engine::{ImageFilter, Mode, Policy, Scope, Strategy, UnknownImages};
 use crate::image::{Entrypoint, Facts, ImageFacts, PlatformEntrypoint, Reference};
 pub use registry::RegistryConfig;
 pub use server::ServerConfig;
@@ -24,6 +24,8 @@ pub use values::{Pattern, Prefix, Span, WrapperPrefix};
 pub struct Config {
     /// `fix`, `audit` or `off`.
     pub mode: Mode,
+    /// `workloads` (top-level workloads and Pods are fixed) or `pods` (only Pods).
+    pub scope: Scope,
     /// `auto`, `args` or `prepend`.
     pub strategy: Strategy,
     /// The chalk wrapper prefix, `["/chalk", "exec"]`.
@@ -95,6 +97,7 @@ impl Default for Config {
         let policy = Policy::default();
         Config {
             mode: policy.mode,
+            scope: policy.scope,
             strategy: policy.strategy,
             wrapper: WrapperPrefix(policy.wrapper),
             unknown_images: policy.unknown_images,
@@ -205,6 +208,7 @@ impl Config {
         let globs = |p: &[Pattern]| p.iter().map(|p| p.0.clone()).collect::<Vec<_>>();
         Policy {
             mode: self.mode,
+            scope: self.scope,
             strategy: self.strategy,
             wrapper: self.wrapper.0.clone(),
             unknown_images: self.unknown_images,
@@ -338,6 +342,12 @@ mod tests {
         assert!(s.starts_with("c.yaml:4:3: pinning.bogus: unknown field `bogus`"), "{s}");
         let e = Config::from_yaml("mode: fixx\n", "c.yaml").unwrap_err().to_string();
         assert!(e.starts_with("c.yaml:1:7: mode: unknown variant `fixx`"), "{e}");
+        let e = Config::from_yaml("mode: fix\nscope: pod\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("c.yaml:2:8: scope: unknown variant `pod`"), "{e}");
+        let pods = Config::from_yaml("scope: pods\n", "c.yaml").unwrap();
+        assert_eq!(pods.policy().scope, Scope::Pods);
         let e = Config::from_yaml("images:\n  exclude: ['a[']\n", "c.yaml")
             .unwrap_err()
             .to_string();

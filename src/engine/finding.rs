@@ -3,6 +3,8 @@
 use json_patch::PatchOperation;
 use serde::Serialize;
 
+use super::owner::Held;
+
 /// The kind of a finding. The kebab-case name is stable: reports, metrics
 /// and SARIF rule ids use it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -27,11 +29,15 @@ pub enum Rule {
     InvalidModeAnnotation,
     /// A Helm chart sets `command:` (values or templates): fix it at the source.
     HelmCommandOverride,
+    /// A controller owns the object, so it is never patched: fix the owner.
+    ControllerOwned,
+    /// `scope: pods`: the object is not a Pod, so it is only reported.
+    OutOfScope,
 }
 
 impl Rule {
     /// Every rule, for documentation and SARIF rule tables.
-    pub const ALL: [Rule; 9] = [
+    pub const ALL: [Rule; 11] = [
         Rule::CommandBypassesWrapper,
         Rule::PreferredFixWrong,
         Rule::ImageConfigUnknown,
@@ -41,6 +47,8 @@ impl Rule {
         Rule::InvalidContainer,
         Rule::InvalidModeAnnotation,
         Rule::HelmCommandOverride,
+        Rule::ControllerOwned,
+        Rule::OutOfScope,
     ];
 
     /// The stable kebab-case id.
@@ -55,6 +63,8 @@ impl Rule {
             Rule::InvalidContainer => "invalid-container",
             Rule::InvalidModeAnnotation => "invalid-mode-annotation",
             Rule::HelmCommandOverride => "helm-command-override",
+            Rule::ControllerOwned => "controller-owned",
+            Rule::OutOfScope => "out-of-scope",
         }
     }
 
@@ -80,6 +90,10 @@ impl Rule {
             Rule::HelmCommandOverride => {
                 "A Helm chart sets command:, which replaces a chalk-wrapped ENTRYPOINT; use args: instead."
             }
+            Rule::ControllerOwned => {
+                "A controller owns the object and would replace a patched copy, so it is never patched: fix its owner."
+            }
+            Rule::OutOfScope => "The scope is pods, so this object is reported, not patched; its Pods are fixed.",
         }
     }
 }
@@ -174,6 +188,14 @@ pub struct Finding {
     /// Before and after, when there is a fix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change: Option<Change>,
+    /// For [`Rule::ControllerOwned`] and [`Rule::OutOfScope`]: the object
+    /// held back from patching, and its owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<Held>,
+    /// On UPDATE: the container's image, command and args are those of the
+    /// old object, so the finding is reported and never applied.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unchanged: bool,
     /// The patch operations of the fix, relative to the whole document.
     #[serde(skip)]
     pub ops: Vec<PatchOperation>,
@@ -215,6 +237,15 @@ impl Finding {
             (Rule::InvalidModeAnnotation, _) => "mode annotation is not off, audit or fix; ignored".into(),
             (Rule::HelmCommandOverride, _) => "chart sets command:; use args:".into(),
             (Rule::CommandBypassesWrapper, _) => "command bypasses chalk".into(),
+            (Rule::ControllerOwned | Rule::OutOfScope, _) => match &self.held {
+                Some(held) => return held_summary(held, MAX),
+                None => "not patched".into(),
+            },
+        };
+        let what = if self.unchanged {
+            format!("{what} (unchanged by this update)")
+        } else {
+            what
         };
         // The container name gets whatever room the message leaves.
         let line = match &self.container {
@@ -227,6 +258,36 @@ impl Finding {
         };
         clip(&line, MAX)
     }
+}
+
+/// The warning for a held object: the object, its owner and what to fix,
+/// within `max` characters. The explanation's tail is shortened first, then
+/// the object's name, then the owner's (what to fix matters most).
+fn held_summary(held: &Held, max: usize) -> String {
+    let line = |name: &str, owner_name: &str, tail: &str| match &held.owner {
+        Some(owner) => format!(
+            "entrypoint-guard: {} {name} is owned by {} {owner_name}: fix the {}{tail}",
+            held.kind, owner.kind, owner.kind
+        ),
+        None => format!(
+            "entrypoint-guard: {} {name} is not patched (scope: pods){tail}",
+            held.kind
+        ),
+    };
+    let owner_name = held.owner.as_ref().map_or("", |o| o.name.as_str());
+    for tail in ["; its Pods are fixed when created", "; its Pods are fixed", ""] {
+        let full = line(&held.name, owner_name, tail);
+        if full.chars().count() <= max {
+            return full;
+        }
+    }
+    // Without the tail it is still too long: clip the object's name (to 12
+    // characters at least), then the owner's.
+    let over = line(&held.name, owner_name, "").chars().count() - max;
+    let name = clip(&held.name, held.name.chars().count().saturating_sub(over).max(12));
+    let over = line(&name, owner_name, "").chars().count().saturating_sub(max);
+    let owner_name = clip(owner_name, owner_name.chars().count().saturating_sub(over).max(12));
+    clip(&line(&name, &owner_name, ""), max)
 }
 
 /// `s` cut to at most `max` characters (with `…` when cut).
@@ -295,11 +356,72 @@ mod tests {
                     fix: Some(Fix::Prepend),
                     applied,
                     change: None,
+                    held: None,
+                    unchanged: false,
                     ops: Vec::new(),
                 };
                 let s = f.summary();
                 assert!(s.chars().count() < 120, "{} chars: {s}", s.chars().count());
                 assert!(s.contains("nnnnnnnn"), "the name keeps what room there is: {s}");
+            }
+        }
+    }
+
+    #[test]
+    fn held_summaries_name_the_owner_within_120_characters() {
+        use crate::engine::owner::Owner;
+        let note = |kind: &str, name: &str, owner: Option<(&str, &str)>| {
+            let finding = Finding {
+                rule: if owner.is_some() {
+                    Rule::ControllerOwned
+                } else {
+                    Rule::OutOfScope
+                },
+                object: String::new(),
+                container: None,
+                message: String::new(),
+                fix: None,
+                applied: false,
+                change: None,
+                held: Some(Held {
+                    kind: kind.into(),
+                    name: name.into(),
+                    owner: owner.map(|(kind, name)| Owner {
+                        kind: kind.into(),
+                        name: name.into(),
+                        uid: String::new(),
+                    }),
+                }),
+                unchanged: false,
+                ops: Vec::new(),
+            };
+            finding.summary()
+        };
+        assert_eq!(
+            note("ReplicaSet", "web-5d8f", Some(("Deployment", "web"))),
+            "entrypoint-guard: ReplicaSet web-5d8f is owned by Deployment web: fix the Deployment; its Pods are fixed when created"
+        );
+        assert_eq!(
+            note(
+                "ReplicaSet",
+                "app-deploy-7455cfb69d",
+                Some(("Deployment", "app-deploy"))
+            ),
+            "entrypoint-guard: ReplicaSet app-deploy-7455cfb69d is owned by Deployment app-deploy: fix the Deployment"
+        );
+        assert_eq!(
+            note("Deployment", "web", None),
+            "entrypoint-guard: Deployment web is not patched (scope: pods); its Pods are fixed when created"
+        );
+        let long = "n".repeat(250);
+        for owner in [Some(("Deployment", "web")), Some(("Deployment", long.as_str())), None] {
+            for name in ["short", long.as_str()] {
+                let s = note("ReplicationController", name, owner);
+                assert!(s.chars().count() < 120, "{} chars: {s}", s.chars().count());
+                if let Some((kind, owner_name)) = owner {
+                    assert!(s.contains(&format!("fix the {kind}")), "{s}");
+                    assert!(s.contains(&owner_name[..owner_name.len().min(10)]), "{s}");
+                }
             }
         }
     }

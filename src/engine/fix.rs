@@ -28,6 +28,8 @@ pub(super) fn decide(
         fix: None,
         applied: false,
         change: None,
+        held: None,
+        unchanged: false,
         ops: Vec::new(),
     };
     let (fix, prepended, why) = match &facts.entrypoint {
@@ -146,6 +148,8 @@ pub(super) fn decide(
         fix: Some(fix),
         applied: false,
         change: Some(Change::Command { before, after }),
+        held: None,
+        unchanged: false,
         ops,
     })
 }
@@ -162,6 +166,8 @@ pub(super) fn pin(at: &ContainerRef, object_at: &str, facts: &ImageFacts, policy
                 fix: None,
                 applied: false,
                 change: None,
+                held: None,
+                unchanged: false,
                 ops: Vec::new(),
             });
         }
@@ -182,8 +188,34 @@ pub(super) fn pin(at: &ContainerRef, object_at: &str, facts: &ImageFacts, policy
             before: at.image.clone(),
             after: pinned.clone(),
         }),
+        held: None,
+        unchanged: false,
         ops: vec![patch::replace(&format!("{}/image", at.pointer), Value::String(pinned))],
     })
+}
+
+/// On UPDATE, puts back the pin an earlier admission made (`kept`, the old
+/// image) over the same tag re-applied without it: the tag is not resolved
+/// again, so a tag that moved upstream does not roll the workload.
+pub(super) fn keep_pin(at: &ContainerRef, object_at: &str, kept: String) -> Finding {
+    Finding {
+        rule: Rule::ImagePinned,
+        object: object_at.to_string(),
+        container: Some(at.clone()),
+        message: format!(
+            "image {} keeps the pin {kept} made at an earlier admission; an update does not resolve the tag again",
+            at.image
+        ),
+        fix: Some(Fix::Pin),
+        applied: false,
+        change: Some(Change::Image {
+            before: at.image.clone(),
+            after: kept.clone(),
+        }),
+        held: None,
+        unchanged: false,
+        ops: vec![patch::replace(&format!("{}/image", at.pointer), Value::String(kept))],
+    }
 }
 
 fn show(items: &[String]) -> String {

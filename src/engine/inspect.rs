@@ -6,9 +6,11 @@ use json_patch::PatchOperation;
 use serde_json::Value;
 
 use super::finding::{Change, ContainerRef, Finding, Rule, field_path};
-use super::fix::{decide, pin};
+use super::fix::{decide, keep_pin, pin};
+use super::owner::{self, Held};
 use super::patch;
 use super::policy::{Mode, Policy};
+use super::update::{self, Previous};
 use super::workload::{self, PodSpecAt};
 use crate::image::{Facts, ImageFacts};
 
@@ -22,14 +24,19 @@ const CONTAINER_LISTS: [(&str, bool); 2] = [("initContainers", true), ("containe
 /// The engine's answer for one object.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Inspection {
-    /// Everything found, in document order.
+    /// Everything found, in document order (an object's
+    /// [`Rule::ControllerOwned`] or [`Rule::OutOfScope`] note first).
     pub findings: Vec<Finding>,
     /// The operations to apply: the fixes of objects whose mode is `fix`,
     /// plus the trace annotation for pinned images.
     pub patch: Vec<PatchOperation>,
     /// The operations that would fix every finding, whatever the mode
-    /// (what `audit` output proposes).
+    /// (what `audit` output proposes). Controller-owned objects propose
+    /// nothing: their fix belongs in their owner.
     pub proposed: Vec<PatchOperation>,
+    /// Objects in mode `fix` with fixes that were withheld: owned by a
+    /// controller, or not a Pod under `scope: pods`.
+    pub held: Vec<Held>,
 }
 
 impl Inspection {
@@ -42,38 +49,105 @@ impl Inspection {
 /// Every image (as written) that `inspect` would ask facts for, without
 /// duplicates, in document order: what a resolver should look up.
 pub fn images(object: &Value, policy: &Policy) -> Vec<String> {
+    images_of(object, None, policy)
+}
+
+/// The images [`inspect_update`] would ask facts for: those of changed
+/// containers, of unchanged ones only what is needed to report a bypass,
+/// and for a kept pin the pinned image.
+pub fn images_for_update(object: &Value, old: &Value, policy: &Policy) -> Vec<String> {
+    images_of(object, Some(old), policy)
+}
+
+fn images_of(object: &Value, old: Option<&Value>, policy: &Policy) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for at in workload::pod_specs(object) {
-        for (list, _) in CONTAINER_LISTS {
-            let Some(containers) = object.pointer(&format!("{}/{list}", at.spec)).and_then(Value::as_array) else {
+    let specs = workload::pod_specs(object);
+    for specs in specs.chunk_by(|a, b| a.object == b.object) {
+        let previous = old.map(|old| Previous::new(old, &specs[0].object, policy));
+        for (list_at, _, _, container) in containers(object, specs) {
+            let Some(image) = container.get("image").and_then(Value::as_str) else {
                 continue;
             };
-            for image in containers.iter().filter_map(|c| c.get("image").and_then(Value::as_str)) {
-                if policy.images.applies_to(image) && !out.iter().any(|seen| seen == image) {
-                    out.push(image.to_string());
+            if !policy.images.applies_to(image) {
+                continue;
+            }
+            let name = container.get("name").and_then(Value::as_str);
+            let wanted = match previous
+                .as_ref()
+                .and_then(|p| p.container(&list_at, name).map(|c| (p, c)))
+            {
+                None => Some(image.to_string()),
+                Some((previous, old)) => {
+                    let effective = previous
+                        .kept_pin(image, old, policy)
+                        .unwrap_or_else(|| image.to_string());
+                    // Unchanged: never pinned, so facts only to report a bypass.
+                    let needed = !update::unchanged(container, &effective, old)
+                        || matches!(strings(container, "command"), Ok(Some(c)) if may_bypass(&c, policy));
+                    needed.then_some(effective)
                 }
+            };
+            if let Some(image) = wanted
+                && !out.contains(&image)
+            {
+                out.push(image);
             }
         }
     }
     out
 }
 
+/// Each container of `specs` (one object's pod specs): the pointer of its
+/// list, its index, whether it is an init container, and the container.
+fn containers<'a>(doc: &'a Value, specs: &'a [PodSpecAt]) -> impl Iterator<Item = (String, usize, bool, &'a Value)> {
+    specs.iter().flat_map(move |at| {
+        CONTAINER_LISTS.iter().flat_map(move |&(list, init)| {
+            let list_at = format!("{}/{list}", at.spec);
+            let items = doc
+                .pointer(&list_at)
+                .and_then(Value::as_array)
+                .map_or(&[][..], Vec::as_slice);
+            items
+                .iter()
+                .enumerate()
+                .map(move |(i, container)| (list_at.clone(), i, init, container))
+        })
+    })
+}
+
+/// Whether a `command` can bypass the wrapper: an empty one, or one that
+/// already starts with the wrapper, is left alone.
+fn may_bypass(command: &[String], policy: &Policy) -> bool {
+    !command.is_empty() && !command.starts_with(&policy.wrapper)
+}
+
 /// Inspects `object` (a Pod, pod-template kind or `List`) with the image
 /// `facts` under `policy`. `ceiling` caps the mode (the `/audit` route passes
 /// [`Mode::Audit`]; everything else [`Mode::Fix`]).
 pub fn inspect(object: &Value, facts: &Facts, policy: &Policy, ceiling: Mode) -> Inspection {
+    inspect_with(object, None, facts, policy, ceiling)
+}
+
+/// [`inspect`] for an UPDATE that replaces `old`: containers whose image,
+/// command and args are those of `old` are reported, never changed, and a
+/// pin this engine made earlier is kept (see [`super::update`]).
+pub fn inspect_update(object: &Value, old: &Value, facts: &Facts, policy: &Policy, ceiling: Mode) -> Inspection {
+    inspect_with(object, Some(old), facts, policy, ceiling)
+}
+
+fn inspect_with(object: &Value, old: Option<&Value>, facts: &Facts, policy: &Policy, ceiling: Mode) -> Inspection {
     let mut out = Inspection::default();
     let specs = workload::pod_specs(object);
     // Pod specs of one top-level object are adjacent (a List holds one per item).
-    let mut start = 0;
-    while start < specs.len() {
-        let end = start
-            + specs[start..]
-                .iter()
-                .take_while(|s| s.object == specs[start].object)
-                .count();
-        inspect_object(object, &specs[start..end], facts, policy, ceiling, &mut out);
-        start = end;
+    for specs in specs.chunk_by(|a, b| a.object == b.object) {
+        let object = Object {
+            doc: object,
+            at: &specs[0].object,
+            facts,
+            policy,
+            previous: old.map(|old| Previous::new(old, &specs[0].object, policy)),
+        };
+        object.inspect(specs, ceiling, &mut out);
     }
     out
 }
@@ -82,56 +156,153 @@ fn annotation<'a>(object: &'a Value, metadata_of: &str, key: &str) -> Option<&'a
     object.pointer(&format!("{metadata_of}/metadata/annotations"))?.get(key)
 }
 
-fn inspect_object(
-    doc: &Value,
-    specs: &[PodSpecAt],
-    facts: &Facts,
-    policy: &Policy,
-    ceiling: Mode,
-    out: &mut Inspection,
-) {
-    let object_at = &specs[0].object;
-    if annotation(doc, object_at, MIRROR_POD_ANNOTATION).is_some() {
-        return;
-    }
-    let mut findings = Vec::new();
-    let mode = object_mode(doc, specs, policy, &mut findings).min(ceiling);
-    if mode == Mode::Off {
-        return;
-    }
-    for at in specs {
-        for (list, init) in CONTAINER_LISTS {
-            let list_at = format!("{}/{list}", at.spec);
-            let Some(containers) = doc.pointer(&list_at).and_then(Value::as_array) else {
-                continue;
-            };
-            for (i, container) in containers.iter().enumerate() {
-                let pointer = format!("{list_at}/{i}");
-                inspect_container(doc, container, pointer, init, object_at, facts, policy, &mut findings);
+/// One top-level object being inspected, and what its containers are judged with.
+struct Object<'a> {
+    /// The whole document.
+    doc: &'a Value,
+    /// Pointer to the object in `doc`.
+    at: &'a str,
+    facts: &'a Facts,
+    policy: &'a Policy,
+    /// On UPDATE, the object it replaces.
+    previous: Option<Previous<'a>>,
+}
+
+impl Object<'_> {
+    fn inspect(&self, specs: &[PodSpecAt], ceiling: Mode, out: &mut Inspection) {
+        let (doc, object_at, policy) = (self.doc, self.at, self.policy);
+        if annotation(doc, object_at, MIRROR_POD_ANNOTATION).is_some() {
+            return;
+        }
+        let mut findings = Vec::new();
+        let mode = object_mode(doc, specs, policy, &mut findings).min(ceiling);
+        if mode == Mode::Off {
+            return;
+        }
+        for (list_at, i, init, container) in containers(doc, specs) {
+            self.inspect_container(container, &list_at, format!("{list_at}/{i}"), init, &mut findings);
+        }
+        let object = doc.pointer(object_at).expect("pod specs point into the document");
+        // A Pod holds its own pod spec: its template is the object itself.
+        let held = owner::hold(object, specs[0].template == object_at, policy);
+        let owned = held.as_ref().is_some_and(|h| h.owner.is_some());
+        let applied = mode == Mode::Fix && held.is_none();
+        let mut pinned = BTreeMap::new();
+        for finding in &mut findings {
+            finding.applied = applied && !finding.ops.is_empty();
+            if !owned {
+                out.proposed.extend(finding.ops.iter().cloned());
+            }
+            if let (Rule::ImagePinned, Some(Change::Image { before, after })) = (finding.rule, &finding.change) {
+                let digest = after.rsplit_once('@').map_or(after.as_str(), |(_, d)| d);
+                pinned.insert(before.clone(), digest.to_string());
+            }
+            if finding.applied {
+                out.patch.extend(finding.ops.iter().cloned());
             }
         }
-    }
-    let applied = mode == Mode::Fix;
-    let mut pinned = BTreeMap::new();
-    for finding in &mut findings {
-        finding.applied = applied && !finding.ops.is_empty();
-        out.proposed.extend(finding.ops.iter().cloned());
-        if let (Rule::ImagePinned, Some(Change::Image { before, after })) = (finding.rule, &finding.change) {
-            let digest = after.rsplit_once('@').map_or(after.as_str(), |(_, d)| d);
-            pinned.insert(before.clone(), digest.to_string());
+        if !pinned.is_empty() {
+            let op = trace_annotation(doc, object_at, policy, pinned);
+            if !owned {
+                out.proposed.push(op.clone());
+            }
+            if applied {
+                out.patch.push(op);
+            }
         }
-        if finding.applied {
-            out.patch.extend(finding.ops.iter().cloned());
+        if let Some(held) = held
+            && !findings.is_empty()
+        {
+            if mode == Mode::Fix && findings.iter().any(|f| !f.ops.is_empty()) {
+                out.held.push(held.clone());
+            }
+            findings.insert(0, owner::note(held, object_at));
+        }
+        out.findings.extend(findings);
+    }
+
+    fn inspect_container(
+        &self,
+        container: &Value,
+        list_at: &str,
+        pointer: String,
+        init: bool,
+        findings: &mut Vec<Finding>,
+    ) {
+        let (object_at, policy) = (self.at, self.policy);
+        let name = container.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+        let image = match container.get("image") {
+            Some(Value::String(image)) => image.clone(),
+            None | Some(Value::Null) => String::new(),
+            Some(_) => {
+                let at = ContainerRef {
+                    field: field_path(&pointer),
+                    pointer,
+                    name,
+                    image: String::new(),
+                    init,
+                };
+                findings.push(invalid(object_at, at, "image must be a string".into()));
+                return;
+            }
+        };
+        if !image.is_empty() && !policy.images.applies_to(&image) {
+            return;
+        }
+        // On UPDATE: the container it replaces, a pin of ours to keep, and
+        // whether the user left it as it was.
+        let old = self
+            .previous
+            .as_ref()
+            .and_then(|p| p.container(list_at, Some(&name)).map(|c| (p, c)));
+        let kept = old.and_then(|(previous, old)| previous.kept_pin(&image, old, policy));
+        let effective = kept.as_deref().unwrap_or(&image);
+        let unchanged = old.is_some_and(|(_, old)| update::unchanged(container, effective, old));
+
+        let at = ContainerRef {
+            field: field_path(&pointer),
+            pointer,
+            name,
+            image: image.clone(),
+            init,
+        };
+        let unresolved;
+        let image_facts = match self.facts.get(effective) {
+            Some(f) => f,
+            None => {
+                unresolved = ImageFacts::unknown("image facts were not resolved");
+                &unresolved
+            }
+        };
+        let first = findings.len();
+        match (strings(container, "command"), strings(container, "args")) {
+            (Ok(command), Ok(args)) => {
+                if let Some(command) = command.filter(|c| may_bypass(c, policy))
+                    && let Some(finding) = decide(self.doc, &at, object_at, command, args, image_facts, policy)
+                {
+                    findings.push(finding);
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => findings.push(invalid(object_at, at.clone(), e)),
+        }
+        if unchanged {
+            for finding in &mut findings[first..] {
+                finding.unchanged = true;
+                finding.ops.clear();
+                finding.message.push_str("; unchanged by this update, so left as it is");
+            }
+        }
+        if findings[first..].iter().any(|f| f.rule == Rule::InvalidContainer) {
+            return;
+        }
+        match kept {
+            Some(kept) => findings.push(keep_pin(&at, object_at, kept)),
+            None if policy.pin_digests && !image.is_empty() && !unchanged => {
+                findings.extend(pin(&at, object_at, image_facts, policy));
+            }
+            None => {}
         }
     }
-    if !pinned.is_empty() {
-        let op = trace_annotation(doc, object_at, policy, pinned);
-        out.proposed.push(op.clone());
-        if applied {
-            out.patch.push(op);
-        }
-    }
-    out.findings.extend(findings);
 }
 
 /// The mode for one object: its own `<prefix>/mode` annotation, else its pod
@@ -158,6 +329,8 @@ fn object_mode(doc: &Value, specs: &[PodSpecAt], policy: &Policy, findings: &mut
                 fix: None,
                 applied: false,
                 change: None,
+                held: None,
+                unchanged: false,
                 ops: Vec::new(),
             }),
         }
@@ -168,10 +341,7 @@ fn object_mode(doc: &Value, specs: &[PodSpecAt], policy: &Policy, findings: &mut
 fn trace_annotation(doc: &Value, object_at: &str, policy: &Policy, pinned: BTreeMap<String, String>) -> PatchOperation {
     let key = policy.resolved_annotation();
     // Keep what earlier admissions recorded (an UPDATE pins what CREATE could not).
-    let mut record: BTreeMap<String, String> = annotation(doc, object_at, &key)
-        .and_then(Value::as_str)
-        .and_then(|s| serde_json::from_str(s).ok())
-        .unwrap_or_default();
+    let mut record = update::record(doc, object_at, policy);
     record.extend(pinned);
     let value = serde_json::to_string(&record).expect("a string map serializes");
     patch::set_annotation(doc, &format!("{object_at}/metadata"), &key, value)
@@ -192,73 +362,6 @@ fn strings(container: &Value, field: &str) -> Result<Option<Vec<String>>, String
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn inspect_container(
-    doc: &Value,
-    container: &Value,
-    pointer: String,
-    init: bool,
-    object_at: &str,
-    facts: &Facts,
-    policy: &Policy,
-    findings: &mut Vec<Finding>,
-) {
-    let name = container.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-    let image = match container.get("image") {
-        Some(Value::String(image)) => image.clone(),
-        None | Some(Value::Null) => String::new(),
-        Some(_) => {
-            let at = ContainerRef {
-                field: field_path(&pointer),
-                pointer,
-                name,
-                image: String::new(),
-                init,
-            };
-            findings.push(invalid(object_at, at, "image must be a string".into()));
-            return;
-        }
-    };
-    if !image.is_empty() && !policy.images.applies_to(&image) {
-        return;
-    }
-    let at = ContainerRef {
-        field: field_path(&pointer),
-        pointer,
-        name,
-        image: image.clone(),
-        init,
-    };
-    let unresolved;
-    let image_facts = match facts.get(&image) {
-        Some(f) => f,
-        None => {
-            unresolved = ImageFacts::unknown("image facts were not resolved");
-            &unresolved
-        }
-    };
-
-    let (command, args) = match (strings(container, "command"), strings(container, "args")) {
-        (Ok(c), Ok(a)) => (c, a),
-        (Err(e), _) | (_, Err(e)) => {
-            findings.push(invalid(object_at, at, e));
-            return;
-        }
-    };
-    // An empty command, or one that already starts with the wrapper, is left alone.
-    if let Some(command) = command.filter(|c| !c.is_empty() && !c.starts_with(&policy.wrapper))
-        && let Some(finding) = decide(doc, &at, object_at, command, args, image_facts, policy)
-    {
-        findings.push(finding);
-    }
-    if policy.pin_digests
-        && !image.is_empty()
-        && let Some(finding) = pin(&at, object_at, image_facts, policy)
-    {
-        findings.push(finding);
-    }
-}
-
 fn invalid(object_at: &str, at: ContainerRef, why: String) -> Finding {
     Finding {
         rule: Rule::InvalidContainer,
@@ -268,6 +371,8 @@ fn invalid(object_at: &str, at: ContainerRef, why: String) -> Finding {
         fix: None,
         applied: false,
         change: None,
+        held: None,
+        unchanged: false,
         ops: Vec::new(),
     }
 }

@@ -2,15 +2,22 @@
 //!
 //! No I/O and no clock, so the webhook, `review` and `audit` — all thin front
 //! ends over [`inspect`] — can never disagree.
+//!
+//! Safe next to controllers: an object a controller owns is never patched
+//! ([`owner`]), and an UPDATE never changes a container the user left as it
+//! was ([`inspect_update`]), so no controller can be made to loop.
 
 pub mod chalk;
 pub mod finding;
 mod fix;
 mod inspect;
+pub mod owner;
 pub mod patch;
 pub mod policy;
+mod update;
 pub mod workload;
 
 pub use finding::{Change, CommandLine, ContainerRef, Finding, Fix, Rule};
-pub use inspect::{Inspection, MIRROR_POD_ANNOTATION, images, inspect};
-pub use policy::{ImageFilter, Mode, Policy, Strategy, UnknownImages};
+pub use inspect::{Inspection, MIRROR_POD_ANNOTATION, images, images_for_update, inspect, inspect_update};
+pub use owner::{Held, Owner};
+pub use policy::{ImageFilter, Mode, Policy, Scope, Strategy, UnknownImages};

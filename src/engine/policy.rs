@@ -69,6 +69,45 @@ pub enum UnknownImages {
     Ignore,
 }
 
+/// Which objects may be patched.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Top-level workloads and Pods are fixed (controller-owned objects never are).
+    #[default]
+    Workloads,
+    /// Only Pods are ever patched; every other kind is reported. For GitOps
+    /// tools that compare the live workload with git.
+    Pods,
+}
+
+impl Scope {
+    /// The lowercase name used in configuration and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Workloads => "workloads",
+            Scope::Pods => "pods",
+        }
+    }
+
+    /// Parses `workloads` or `pods`.
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "workloads" => Some(Scope::Workloads),
+            "pods" => Some(Scope::Pods),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Scope::parse(s).ok_or_else(|| format!("`{s}` is not one of workloads, pods"))
+    }
+}
+
 /// Which images the policy applies to, by glob over the reference.
 #[derive(Clone, Debug)]
 pub struct ImageFilter {
@@ -126,6 +165,8 @@ impl ImageFilter {
 pub struct Policy {
     /// The mode for objects that do not override it.
     pub mode: Mode,
+    /// Which objects may be patched: workloads and Pods, or Pods only.
+    pub scope: Scope,
     /// The preferred fix.
     pub strategy: Strategy,
     /// The wrapper prefix chalk writes, `["/chalk", "exec"]`.
@@ -146,6 +187,7 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             mode: Mode::Fix,
+            scope: Scope::Workloads,
             strategy: Strategy::Auto,
             wrapper: vec!["/chalk".to_string(), "exec".to_string()],
             unknown_images: UnknownImages::Report,

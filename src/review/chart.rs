@@ -133,6 +133,8 @@ fn chart_item(file: &str, line: usize, column: usize, message: String) -> Item {
             fix: None,
             applied: false,
             change: None,
+            held: None,
+            unchanged: false,
             ops: Vec::new(),
         },
     }

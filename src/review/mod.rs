@@ -22,7 +22,7 @@ use clap::{Args, ValueEnum};
 
 use crate::cli::EXIT_USAGE;
 use crate::config::{self, Config, Span};
-use crate::engine::{Mode, Strategy};
+use crate::engine::{Mode, Scope, Strategy};
 use crate::image::resolver::OfflineResolver;
 pub use model::{Counts, DocumentReview, FileReview, Item, Problem, Review};
 pub use reviewer::{FactSource, Reviewer};
@@ -64,6 +64,9 @@ pub struct ReviewArgs {
     /// Fix strategy instead of the configured one: auto, args or prepend.
     #[arg(long, value_parser = parse_strategy)]
     pub strategy: Option<Strategy>,
+    /// Scope instead of the configured one: workloads (workloads and Pods are fixed) or pods (only Pods).
+    #[arg(long)]
+    pub scope: Option<Scope>,
     /// Resolve images from their registries (digests and image configs), as the webhook does;
     /// offline facts (--images, imageFacts) still win for the images they name.
     #[arg(long)]
@@ -111,6 +114,7 @@ pub fn reviewer(args: &ReviewArgs, config: &Config) -> Result<Reviewer, String> 
     let mut policy = config.policy();
     policy.mode = args.mode.unwrap_or(policy.mode);
     policy.strategy = args.strategy.unwrap_or(policy.strategy);
+    policy.scope = args.scope.unwrap_or(policy.scope);
     let mut entries = config.image_facts.clone();
     for path in &args.images {
         entries.extend(config::load_image_facts(path).map_err(|e| e.to_string())?);

@@ -17,7 +17,7 @@ use prometheus_client::registry::Registry;
 
 use super::histogram::AtomicHistogram;
 use crate::admission::{Operation, Outcome};
-use crate::engine::{Finding, Mode, Rule};
+use crate::engine::{Finding, Held, Mode, Rule};
 
 /// The admission routes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -92,6 +92,12 @@ struct FindingLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HeldLabels {
+    kind: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     route: &'static str,
     reason: &'static str,
@@ -138,6 +144,7 @@ pub struct Metrics {
     durations: [AtomicHistogram; 2],
     findings: Family<FindingLabels, Counter>,
     finding_slots: [[OnceLock<Counter>; 2]; Rule::ALL.len()],
+    held: Family<HeldLabels, Counter>,
     errors: Family<ReasonLabels, Counter>,
     rejected: Family<ReasonLabels, Counter>,
     tls_reloads: Family<ResultLabels, Counter>,
@@ -187,6 +194,13 @@ impl Metrics {
             "Engine findings in admission requests, by rule and whether the fix was applied",
             findings.clone(),
         );
+        let held = Family::<HeldLabels, Counter>::default();
+        registry.register(
+            "objects_left_unpatched",
+            "Objects in fix mode left unpatched, by kind and reason: owned (a controller owns them; \
+             their owner and Pods are fixed) or scope (scope is pods)",
+            held.clone(),
+        );
         let errors = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "admission_errors",
@@ -235,6 +249,7 @@ impl Metrics {
             durations,
             findings,
             finding_slots: std::array::from_fn(|_| [OnceLock::new(), OnceLock::new()]),
+            held,
             errors,
             rejected,
             tls_reloads,
@@ -286,6 +301,17 @@ impl Metrics {
                     self.findings.get_or_create(&labels).clone()
                 })
                 .inc();
+        }
+    }
+
+    /// Counts objects whose fixes were withheld, by kind and reason.
+    pub fn held(&self, held: &[Held]) {
+        for object in held {
+            let labels = HeldLabels {
+                kind: KINDS.iter().find(|&&k| k == object.kind).copied().unwrap_or("other"),
+                reason: object.reason(),
+            };
+            self.held.get_or_create(&labels).inc();
         }
     }
 

@@ -199,7 +199,10 @@ impl AppState {
         let mode = self.policy.mode.min(route.ceiling());
         let timeout = query_timeout(query).unwrap_or(self.default_timeout);
         let verdict = match request.take_object() {
-            Ok(object) => self.inspect(route, &request, object, timeout).await,
+            Ok(object) => {
+                let old = request.take_old_object();
+                self.inspect(route, &request, object, old, timeout).await
+            }
             Err(skip) => {
                 tracing::debug!(uid = %request.uid, skip = skip.as_str(), "admission request not inspected");
                 admission::untouched(&request.uid)
@@ -209,6 +212,7 @@ impl AppState {
         self.metrics
             .admission(route, kind, request.operation, mode, verdict.outcome, started.elapsed());
         self.metrics.findings(&verdict.findings);
+        self.metrics.held(&verdict.held);
         self.log(route, &request, &verdict, started);
         let mut response = Response::new(Body::from(verdict.response.to_json()));
         response
@@ -217,12 +221,23 @@ impl AppState {
         response
     }
 
-    /// Resolves the object's images within the deadline and runs the engine.
-    async fn inspect(&self, route: Route, request: &AdmissionRequest, object: Value, timeout: Duration) -> Verdict {
+    /// Resolves the object's images within the deadline and runs the engine
+    /// (against `old`, the object an UPDATE replaces).
+    async fn inspect(
+        &self,
+        route: Route,
+        request: &AdmissionRequest,
+        object: Value,
+        old: Option<Value>,
+        timeout: Duration,
+    ) -> Verdict {
         let uid = request.uid.as_str();
         // The answer must leave before the API server gives up on it.
         let hard = timeout.saturating_sub(self.safety_margin);
-        let images = engine::images(&object, &self.policy);
+        let images = match &old {
+            Some(old) => engine::images_for_update(&object, old, &self.policy),
+            None => engine::images(&object, &self.policy),
+        };
         let facts = if images.is_empty() {
             Facts::new()
         } else {
@@ -252,7 +267,15 @@ impl AppState {
                 }
             }
         };
-        let verdict = admission::review(uid, &object, &facts, &self.policy, route.ceiling(), self.on_error);
+        let verdict = admission::review(
+            uid,
+            &object,
+            old.as_ref(),
+            &facts,
+            &self.policy,
+            route.ceiling(),
+            self.on_error,
+        );
         if verdict.outcome == admission::Outcome::Error {
             self.metrics.error(route, "internal");
         }

@@ -41,11 +41,22 @@ pub fn fixtures() -> Vec<(String, Value)> {
     out.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
         out.len(),
-        9,
-        "expected the nine captured admission reviews in {}",
+        13,
+        "expected the thirteen captured admission reviews in {}",
         dir.display()
     );
     out
+}
+
+/// Whether the review's object is not a Pod and has a controller (an owner
+/// reference with `controller: true`): the ReplicaSet a Deployment made, the
+/// Job a CronJob made. Read from the fixture itself, not through the engine.
+pub fn controller_owned_workload(review: &Value) -> bool {
+    let object = &review["request"]["object"];
+    object["kind"] != "Pod"
+        && object["metadata"]["ownerReferences"]
+            .as_array()
+            .is_some_and(|owners| owners.iter().any(|o| o["controller"] == true))
 }
 
 fn fixture_at(path: &Path) -> Value {

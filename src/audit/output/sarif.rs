@@ -94,7 +94,7 @@ fn level(rule: Rule) -> &'static str {
         | Rule::PreferredFixWrong
         | Rule::PlatformsDisagree
         | Rule::HelmCommandOverride => "warning",
-        Rule::ImageConfigUnknown | Rule::ImagePinned => "note",
+        Rule::ImageConfigUnknown | Rule::ImagePinned | Rule::ControllerOwned | Rule::OutOfScope => "note",
         Rule::InvalidImageReference | Rule::InvalidContainer | Rule::InvalidModeAnnotation => "error",
     }
 }

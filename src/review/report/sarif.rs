@@ -14,7 +14,7 @@ pub const SCHEMA: &str = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata0
 pub fn level(rule: Rule) -> &'static str {
     match rule {
         Rule::CommandBypassesWrapper | Rule::PreferredFixWrong => "error",
-        Rule::ImagePinned => "note",
+        Rule::ImagePinned | Rule::ControllerOwned | Rule::OutOfScope => "note",
         Rule::ImageConfigUnknown
         | Rule::PlatformsDisagree
         | Rule::InvalidImageReference
