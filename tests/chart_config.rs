@@ -11,7 +11,7 @@ use std::time::Duration;
 use chart::{FULLNAME, Rendered, render};
 use entrypoint_guard::config::Config;
 use entrypoint_guard::config::server::OnError;
-use entrypoint_guard::engine::{self, Mode, Strategy, UnknownImages};
+use entrypoint_guard::engine::{self, Mode, Scope, Strategy, UnknownImages};
 use entrypoint_guard::image::Entrypoint;
 use serde_json::Value;
 
@@ -37,6 +37,8 @@ fn every_value_reaches_the_program() {
         "config.mode=audit",
         "--set",
         "config.strategy=prepend",
+        "--set",
+        "config.scope=pods",
         "--set",
         "config.wrapper={/opt/chalk,exec,--heartbeat}",
         "--set",
@@ -79,6 +81,7 @@ fn every_value_reaches_the_program() {
     let c = parse(&r);
     assert_eq!(c.mode, Mode::Audit);
     assert_eq!(c.strategy, Strategy::Prepend);
+    assert_eq!(c.scope, Scope::Pods);
     assert_eq!(c.wrapper.0, ["/opt/chalk", "exec", "--heartbeat"]);
     assert_eq!(c.unknown_images, UnknownImages::Args);
     assert_eq!(c.images.include[0].0, "registry.example.com/**");

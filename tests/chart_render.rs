@@ -50,6 +50,7 @@ const VARIANTS: &[&[&str]] = &[
         "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
     ],
     &["--set", "tests.enabled=false", "--set", "webhook.skipMirrorPods=false"],
+    &["--set", "config.scope=pods", "--set", "webhook.defaultMode=audit"],
 ];
 
 #[test]
@@ -58,8 +59,9 @@ fn every_variant_lints_renders_and_validates() {
         chart::lint(&chart::chart_dir(), args);
         let r = render(args);
         validate(&r.text);
-        // The common shape holds in every variant.
-        assert_eq!(r.webhooks().len(), 2, "{args:?}");
+        // The common shape holds in every variant (scope pods adds the workloads webhook).
+        let webhooks = if args.contains(&"config.scope=pods") { 3 } else { 2 };
+        assert_eq!(r.webhooks().len(), webhooks, "{args:?}");
         r.get("Deployment", FULLNAME);
         r.get("Service", FULLNAME);
         r.get("ServiceAccount", FULLNAME);
@@ -211,6 +213,7 @@ fn schema_rejects_bad_values_with_clear_messages() {
     let one_of = ["must be one of the following", "value must be one of"];
     for (args, field, hints) in [
         (&["--set", "config.mode=fixx"][..], "config.mode", &one_of[..]),
+        (&["--set", "config.scope=pod"], "config.scope", &one_of),
         (
             &["--set", "webhook.defaultMode=enforce"],
             "webhook.defaultMode",
@@ -334,4 +337,7 @@ fn notes_tell_how_to_check_and_what_tls_needs() {
     let text = notes(&["--set", "tls.mode=certManager", "--set", "config.mode=audit"]);
     assert!(text.contains("get certificate r-entrypoint-guard-tls"), "{text}");
     assert!(text.contains("config.mode is audit"), "{text}");
+    assert!(!text.contains("config.scope is pods"), "{text}");
+    let text = notes(&["--set", "config.scope=pods"]);
+    assert!(text.contains("config.scope is pods: only Pods are patched"), "{text}");
 }

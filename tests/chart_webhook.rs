@@ -1,6 +1,6 @@
 //! The MutatingWebhookConfiguration the chart renders: two webhooks with
-//! safe defaults, namespaces routed by label, and the namespaces that must
-//! never reach the webhook.
+//! safe defaults (three with `config.scope: pods`), namespaces routed by
+//! label, and the namespaces that must never reach the webhook.
 
 #[path = "support/chart.rs"]
 mod chart;
@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 const FIX: &str = "fix.entrypoint-guard.io";
 const AUDIT: &str = "audit.entrypoint-guard.io";
+const WORKLOADS: &str = "workloads.entrypoint-guard.io";
 
 #[test]
 fn both_webhooks_carry_the_safe_defaults() {
@@ -217,4 +218,93 @@ fn optional_webhook_settings_render_when_set() {
     }
     let r = render(&["--set", "webhook.skipMirrorPods=false"]);
     assert!(r.webhook(FIX).get("matchConditions").is_none());
+}
+
+/// The webhooks that would see an object of `resource` (core or apps/batch,
+/// any) in a namespace whose mode label is `label`, with their paths.
+fn seen_by(r: &Rendered, label: Option<&str>, resource: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for w in r.webhooks() {
+        let (_, (op, values)) = selector(w);
+        let listed = label.is_some_and(|l| values.iter().any(|v| v == l));
+        let namespace_matches = match op.as_str() {
+            "In" => listed,
+            "NotIn" => !listed,
+            other => panic!("unexpected operator {other}"),
+        };
+        let kind_matches = rules(w).iter().any(|(_, _, r)| r == resource);
+        if namespace_matches && kind_matches {
+            out.push((
+                w["name"].as_str().unwrap().to_string(),
+                w["clientConfig"]["service"]["path"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn scope_pods_sends_workload_kinds_only_to_the_audit_path() {
+    let r = render(&["--set", "config.scope=pods"]);
+    let names: Vec<&str> = r.webhooks().iter().map(|w| w["name"].as_str().unwrap()).collect();
+    assert_eq!(names, [FIX, AUDIT, WORKLOADS]);
+    let fix = r.webhook(FIX);
+    assert_eq!(
+        rules(fix),
+        [("".to_string(), "v1".to_string(), "pods".to_string())],
+        "the fix webhook takes Pods only"
+    );
+    let workloads = r.webhook(WORKLOADS);
+    assert_eq!(workloads["clientConfig"]["service"]["path"], "/audit");
+    assert_eq!(
+        workloads["namespaceSelector"], fix["namespaceSelector"],
+        "the fix namespaces"
+    );
+    let mut expected: Vec<_> = all_kinds().into_iter().filter(|(_, _, r)| r != "pods").collect();
+    expected.sort();
+    assert_eq!(rules(workloads), expected);
+    assert_eq!(rules(r.webhook(AUDIT)), all_kinds(), "audit namespaces are unchanged");
+    for key in [
+        "sideEffects",
+        "failurePolicy",
+        "timeoutSeconds",
+        "matchPolicy",
+        "matchConditions",
+    ] {
+        assert_eq!(workloads[key], fix[key], "{key}");
+    }
+
+    // Every (namespace label, kind) reaches at most one webhook; only Pods reach /mutate.
+    for default in ["fix", "audit", "off"] {
+        let r = render(&[
+            "--set",
+            "config.scope=pods",
+            "--set",
+            &format!("webhook.defaultMode={default}"),
+        ]);
+        for label in [None, Some("fix"), Some("audit"), Some("off")] {
+            for (_, _, resource) in all_kinds() {
+                let seen = seen_by(&r, label, &resource);
+                assert!(seen.len() <= 1, "{default} {label:?} {resource}: {seen:?}");
+                let mode = label.unwrap_or(default);
+                let expected_path = match (mode, resource.as_str()) {
+                    ("off", _) => None,
+                    ("fix", "pods") => Some("/mutate"),
+                    _ => Some("/audit"),
+                };
+                assert_eq!(
+                    seen.first().map(|(_, path)| path.as_str()),
+                    expected_path,
+                    "default {default}, label {label:?}, {resource}"
+                );
+            }
+        }
+    }
+
+    // The default scope keeps the two webhooks, every kind on both.
+    let r = render(&[]);
+    assert_eq!(r.webhooks().len(), 2);
+    assert_eq!(rules(r.webhook(FIX)), all_kinds());
+    let r = render(&["--set", "config.scope=workloads"]);
+    assert_eq!(rules(r.webhook(FIX)), all_kinds());
 }
