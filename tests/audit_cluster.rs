@@ -141,6 +141,54 @@ fn owned_objects_are_reported_through_their_owner_unless_pods() {
     assert!(got.contains_key("demo/ReplicaSet/app-deploy-6d9c8b7f5"));
     assert!(got.contains_key("demo/Pod/app-deploy-6d9c8b7f5-x2x7q"));
     assert_eq!(report["summary"]["skippedOwned"], 0);
+    // The webhook never patches the owned ReplicaSet, and the audit proposes
+    // no fix for it (applying one would make the controller replace it):
+    // its first finding names the owner to fix instead.
+    let rs = &got["demo/ReplicaSet/app-deploy-6d9c8b7f5"];
+    assert_eq!(rs["findings"][0]["rule"], "controller-owned");
+    assert_eq!(
+        rs["findings"][0]["held"]["owner"],
+        json!({"kind": "Deployment", "name": "app-deploy"})
+    );
+    assert!(rs["findings"].as_array().unwrap().iter().all(|f| f["applied"] == false));
+    assert_eq!(rs["proposed"], json!([]));
+    // Pods are leaves: the webhook fixes them when they are created.
+    let pod = &got["demo/Pod/app-deploy-6d9c8b7f5-x2x7q"];
+    assert!(pod["findings"].as_array().unwrap().iter().any(|f| f["applied"] == true));
+}
+
+#[test]
+fn scope_pods_says_which_objects_the_webhook_would_patch() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ApiServer::start(Behaviour::default());
+    let kubeconfig = server.kubeconfig(dir.path());
+    let images = images_file(dir.path());
+    let images = images.to_str().unwrap();
+    let output = run_audit(&kubeconfig, &["-o", "json", "--scope", "pods", "--images", images]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json_report(&output);
+    let got = reported(&report);
+    let mut workloads = 0;
+    for (key, object) in &got {
+        let findings = object["findings"].as_array().unwrap();
+        if key.contains("/Pod/") {
+            assert!(
+                findings.iter().any(|f| f["applied"] == true),
+                "{key}: the webhook fixes Pods"
+            );
+            continue;
+        }
+        workloads += 1;
+        assert_eq!(findings[0]["rule"], "out-of-scope", "{key}");
+        assert!(findings.iter().all(|f| f["applied"] == false), "{key}");
+        assert!(
+            !object["proposed"].as_array().unwrap().is_empty(),
+            "{key}: the fix for the manifest"
+        );
+    }
+    assert!(workloads >= 5, "{:?}", got.keys());
+    let usage = run_audit(&kubeconfig, &["--scope", "everything"]);
+    assert_eq!(usage.status.code(), Some(2), "{}", stderr(&usage));
 }
 
 #[test]

@@ -10,7 +10,8 @@
 //! - an UPDATE patches only the containers it changed.
 
 use entrypoint_guard::engine::{
-    Change, Inspection, Mode, Policy, Scope, Strategy as FixStrategy, UnknownImages, inspect, inspect_update,
+    Change, Inspection, Mode, Policy, Rule, Scope, Strategy as FixStrategy, UnknownImages, images, images_for_update,
+    inspect, inspect_update,
 };
 use entrypoint_guard::image::{Entrypoint, Facts, ImageFacts};
 use json_patch::PatchOperation;
@@ -288,5 +289,95 @@ proptest! {
         let own: Vec<_> = created.patch.iter().filter(|op| op.path().to_string().starts_with(&allowed)).collect();
         let got: Vec<_> = answer.patch.iter().filter(|op| op.path().to_string().starts_with(&allowed)).collect();
         prop_assert_eq!(own, got);
+    }
+}
+
+fn captured(stem: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/admission-reviews/{stem}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+#[test]
+fn an_update_looks_up_only_what_it_may_change_or_must_report() {
+    let review = captured("deployment-update");
+    let (object, old) = (&review["request"]["object"], &review["request"]["oldObject"]);
+    let policy = Policy::default();
+    assert_eq!(
+        images(object, &policy),
+        [
+            "registry.example/init:1.0",
+            "registry.example/app:1.0",
+            "registry.example/sidecar:1.0"
+        ]
+    );
+    // sidecar is unchanged and has no command: nothing to pin, nothing to report.
+    assert_eq!(
+        images_for_update(object, old, &policy),
+        ["registry.example/init:1.0", "registry.example/app:1.0"]
+    );
+    // A scale changes nothing: only the bypass reports need facts.
+    assert_eq!(
+        images_for_update(old, old, &policy),
+        ["registry.example/init:1.0", "registry.example/app:1.0"]
+    );
+}
+
+#[test]
+fn a_reapplied_tag_keeps_the_pin_made_earlier_with_or_without_the_tag() {
+    const OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const MOVED: &str = "sha256:9999999999999999999999999999999999999999999999999999999999999999";
+    let deployment = |image: &str, record: Option<&str>| {
+        let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image, "args": ["serve"]}]}}}});
+        if let Some(record) = record {
+            d["metadata"]["annotations"] = json!({"entrypoint-guard.io/resolved-images": record});
+        }
+        d
+    };
+    let git = deployment("registry.example/app:1.0", None);
+    let mut facts = Facts::new();
+    facts.insert(
+        "registry.example/app:1.0",
+        ImageFacts::known(strings(&["/chalk", "exec", "--"]), Some(MOVED.into())),
+    );
+    let record = json!({"registry.example/app:1.0": OLD}).to_string();
+    for keep_tag in [true, false] {
+        let policy = Policy {
+            keep_tag,
+            ..Policy::default()
+        };
+        let pinned = if keep_tag {
+            format!("registry.example/app:1.0@{OLD}")
+        } else {
+            format!("registry.example/app@{OLD}")
+        };
+        let live = deployment(&pinned, Some(&record));
+        // Putting the pin back needs no registry lookup at all.
+        assert!(images_for_update(&git, &live, &policy).is_empty());
+        let answer = inspect_update(&git, &live, &facts, &policy, Mode::Fix);
+        let after = apply(&git, &answer);
+        assert_eq!(
+            after["spec"], live["spec"],
+            "keep_tag {keep_tag}: the earlier pin, not {MOVED}"
+        );
+        assert_eq!(after["metadata"]["annotations"], live["metadata"]["annotations"]);
+        assert_eq!(answer.findings[0].rule, Rule::ImagePinned);
+        assert!(
+            answer.findings[0]
+                .message
+                .contains("an update does not resolve the tag again")
+        );
+
+        // A digest written by hand (no record of ours) and removed in git is
+        // the user's change: the tag is resolved and pinned as on CREATE.
+        let by_hand = deployment(&pinned, None);
+        let answer = inspect_update(&git, &by_hand, &facts, &policy, Mode::Fix);
+        assert!(
+            apply(&git, &answer)["spec"].to_string().contains(MOVED),
+            "keep_tag {keep_tag}"
+        );
     }
 }

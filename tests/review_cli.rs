@@ -331,3 +331,69 @@ fn long_streams_are_not_cut_at_the_parser_document_budget() {
     assert_eq!(report["summary"]["changed"], 1_500);
     assert_eq!(report["findings"][1_499]["name"], "shipper-1499");
 }
+
+#[test]
+fn scope_pods_fixes_pods_and_reports_workloads() {
+    let deployment = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shipper
+spec:
+  selector: {matchLabels: {app: shipper}}
+  template:
+    metadata: {labels: {app: shipper}}
+    spec:
+      containers:
+        - name: ship
+          image: registry.example.com/tools/log-shipper:2.0
+          command: [/usr/bin/ship]
+";
+    let stdin = format!("{BARE_POD}---\n{deployment}");
+    let images = ["--images", "examples/images.yaml"];
+    let run_with = |extra: &[&str]| {
+        let mut args = vec!["review", "-f", "-"];
+        args.extend_from_slice(&images);
+        args.extend_from_slice(extra);
+        run(&args, Some(&stdin))
+    };
+    let pods = run_with(&["--scope", "pods", "-o", "json"]);
+    assert_eq!(pods.code, 1, "{pods:?}");
+    let report = json(&pods.stdout);
+    let findings: Vec<(String, String, bool)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_string(),
+                f["rule"].as_str().unwrap().to_string(),
+                f["applied"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("Pod", "command-bypasses-wrapper", true),
+        ("Deployment", "out-of-scope", false),
+        ("Deployment", "command-bypasses-wrapper", false),
+    ];
+    let expected: Vec<_> = expected
+        .iter()
+        .map(|(k, r, a)| (k.to_string(), r.to_string(), *a))
+        .collect();
+    assert_eq!(findings, expected);
+    let yaml = run_with(&["--scope", "pods", "-o", "yaml"]).stdout;
+    assert!(yaml.contains(deployment), "the Deployment is copied unchanged:\n{yaml}");
+    assert!(!yaml.contains(BARE_POD), "the Pod is fixed:\n{yaml}");
+
+    // The default (and the configured) scope fixes both.
+    let workloads = run_with(&["--scope", "workloads", "-o", "yaml"]).stdout;
+    assert!(!workloads.contains(deployment), "{workloads}");
+    let bad = run_with(&["--scope", "pod"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("`pod` is not one of workloads, pods"),
+        "{}",
+        bad.stderr
+    );
+}
