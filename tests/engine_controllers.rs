@@ -9,64 +9,18 @@
 //!   the Deployment was admitted in;
 //! - an UPDATE patches only the containers it changed.
 
+#[path = "support/generate.rs"]
+mod generate;
+
 use entrypoint_guard::engine::{
-    Change, Inspection, Mode, Policy, Rule, Scope, Strategy as FixStrategy, UnknownImages, images, images_for_update,
-    inspect, inspect_update,
+    Inspection, Mode, Policy, Rule, Scope, images, images_for_update, inspect, inspect_update,
 };
-use entrypoint_guard::image::{Entrypoint, Facts, ImageFacts};
+use entrypoint_guard::image::{Facts, ImageFacts};
+use generate::{IMAGES, facts, fix_strategy, strings, unknown_images, with_pinned};
 use json_patch::PatchOperation;
 use proptest::prelude::*;
 use proptest::test_runner::Config as RunnerConfig;
 use serde_json::{Value, json};
-
-const IMAGES: [&str; 5] = [
-    "registry.example/app:1.0",
-    "nginx",
-    "127.0.0.1:5000/chalk/one:1.0",
-    "registry.example/pinned@sha256:4444444444444444444444444444444444444444444444444444444444444444",
-    "Not A Reference",
-];
-
-fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| s.to_string()).collect()
-}
-
-fn facts() -> impl Strategy<Value = Facts> {
-    let entrypoint = prop_oneof![
-        Just(strings(&["/chalk", "exec", "--"])),
-        Just(strings(&["/chalk", "exec", "--exec-command-name", "echo", "--"])),
-        Just(strings(&[
-            "/chalk",
-            "exec",
-            "--heartbeat",
-            "--exec-command-name",
-            "sh",
-            "--",
-            "-c",
-            "x"
-        ])),
-        Just(strings(&["python"])),
-        Just(Vec::new()),
-    ];
-    proptest::collection::vec((entrypoint, any::<bool>(), any::<bool>()), IMAGES.len()).prop_map(|per_image| {
-        let mut f = Facts::new();
-        for (i, (entrypoint, has_digest, known)) in per_image.into_iter().enumerate() {
-            let digest = has_digest.then(|| format!("sha256:{}", format!("{i}").repeat(64)));
-            let facts = if known {
-                ImageFacts::known(entrypoint, digest)
-            } else {
-                ImageFacts {
-                    digest,
-                    entrypoint: Entrypoint::Unknown {
-                        reason: "offline".into(),
-                    },
-                }
-            };
-            f.insert(IMAGES[i], facts);
-        }
-        f
-    })
-}
 
 fn words() -> impl Strategy<Value = Option<Value>> {
     let word = prop_oneof![
@@ -124,25 +78,15 @@ fn deployment() -> impl Strategy<Value = Value> {
 }
 
 fn policy(scopes: &'static [Scope]) -> impl Strategy<Value = Policy> {
-    let strategy = prop_oneof![
-        Just(FixStrategy::Auto),
-        Just(FixStrategy::Args),
-        Just(FixStrategy::Prepend)
-    ];
-    let unknown = prop_oneof![
-        Just(UnknownImages::Report),
-        Just(UnknownImages::Args),
-        Just(UnknownImages::Prepend),
-        Just(UnknownImages::Ignore),
-    ];
     let mode = prop_oneof![Just(Mode::Fix), Just(Mode::Audit)];
+    let scope = prop::sample::select(scopes);
     (
-        strategy,
-        unknown,
+        fix_strategy(),
+        unknown_images(),
         any::<bool>(),
         any::<bool>(),
         mode,
-        prop::sample::select(scopes),
+        scope,
     )
         .prop_map(
             |(strategy, unknown_images, pin_digests, keep_tag, mode, scope)| Policy {
@@ -161,20 +105,6 @@ fn apply(object: &Value, inspection: &Inspection) -> Value {
     let mut out = object.clone();
     json_patch::patch(&mut out, &inspection.patch).expect("the engine's patch applies");
     out
-}
-
-/// The facts plus the same facts under each pinned name, as a resolver
-/// gives for `repo:tag@sha256:…`.
-fn with_pinned(facts: &Facts, inspection: &Inspection) -> Facts {
-    let mut all = facts.clone();
-    for finding in &inspection.findings {
-        if let Some(Change::Image { before, after }) = &finding.change
-            && let Some(f) = facts.get(before)
-        {
-            all.insert(after.clone(), f.clone());
-        }
-    }
-    all
 }
 
 /// The ReplicaSet the Deployment controller makes: the template copied,

@@ -5,88 +5,16 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use entrypoint_guard::engine::{
-    Change, Inspection, Mode, Policy, Strategy as FixStrategy, UnknownImages, inspect, workload,
-};
-use entrypoint_guard::image::{Entrypoint, Facts, ImageFacts, PlatformEntrypoint};
+#[path = "support/generate.rs"]
+mod generate;
+
+use entrypoint_guard::engine::{Inspection, Mode, Policy, inspect, workload};
+use entrypoint_guard::image::Facts;
+use generate::{IMAGES, facts, fix_strategy, unknown_images, with_pinned};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 use serde_json::{Value, json};
-
-const IMAGES: [&str; 5] = [
-    "registry.example/app:1.0",
-    "nginx",
-    "127.0.0.1:5000/chalk/one:1.0",
-    "registry.example/pinned@sha256:4444444444444444444444444444444444444444444444444444444444444444",
-    "Not A Reference",
-];
-
-fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| s.to_string()).collect()
-}
-
-fn entrypoint() -> impl Strategy<Value = Entrypoint> {
-    prop_oneof![
-        Just(Entrypoint::Known {
-            entrypoint: strings(&["/chalk", "exec", "--"])
-        }),
-        Just(Entrypoint::Known {
-            entrypoint: strings(&["/chalk", "exec", "--exec-command-name", "echo", "--"])
-        }),
-        Just(Entrypoint::Known {
-            entrypoint: strings(&["/chalk", "exec", "--exec-command-name", "one", "--", "entrypoint"])
-        }),
-        Just(Entrypoint::Known {
-            entrypoint: strings(&[
-                "/chalk",
-                "exec",
-                "--heartbeat",
-                "--exec-command-name",
-                "/bin/sh",
-                "--",
-                "-c",
-                "x"
-            ])
-        }),
-        Just(Entrypoint::Known {
-            entrypoint: strings(&["/chalk", "exec"])
-        }),
-        Just(Entrypoint::Known {
-            entrypoint: strings(&["python"])
-        }),
-        Just(Entrypoint::Known { entrypoint: vec![] }),
-        Just(Entrypoint::Unknown {
-            reason: "offline".into()
-        }),
-        Just(Entrypoint::PlatformsDisagree {
-            platforms: vec![
-                PlatformEntrypoint {
-                    platform: "linux/amd64".into(),
-                    entrypoint: strings(&["/chalk", "exec", "--"])
-                },
-                PlatformEntrypoint {
-                    platform: "linux/arm64".into(),
-                    entrypoint: strings(&["x"])
-                },
-            ]
-        }),
-    ]
-}
-
-fn facts() -> impl Strategy<Value = Facts> {
-    proptest::collection::vec((entrypoint(), any::<bool>(), any::<bool>()), IMAGES.len()).prop_map(|per_image| {
-        let mut f = Facts::new();
-        for (i, (entrypoint, has_digest, known)) in per_image.into_iter().enumerate() {
-            if !known {
-                continue; // not resolved at all
-            }
-            let digest = has_digest.then(|| format!("sha256:{}", format!("{i}").repeat(64)));
-            f.insert(IMAGES[i], ImageFacts { digest, entrypoint });
-        }
-        f
-    })
-}
 
 fn word() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -159,24 +87,15 @@ fn object() -> impl Strategy<Value = Value> {
 }
 
 fn policy() -> impl Strategy<Value = Policy> {
-    let strategy = prop_oneof![
-        Just(FixStrategy::Auto),
-        Just(FixStrategy::Args),
-        Just(FixStrategy::Prepend)
-    ];
-    let unknown = prop_oneof![
-        Just(UnknownImages::Report),
-        Just(UnknownImages::Args),
-        Just(UnknownImages::Prepend),
-        Just(UnknownImages::Ignore),
-    ];
-    (strategy, unknown, any::<bool>(), any::<bool>()).prop_map(|(strategy, unknown_images, pin, keep)| Policy {
-        strategy,
-        unknown_images,
-        pin_digests: pin,
-        keep_tag: keep,
-        ..Policy::default()
-    })
+    (fix_strategy(), unknown_images(), any::<bool>(), any::<bool>()).prop_map(
+        |(strategy, unknown_images, pin, keep)| Policy {
+            strategy,
+            unknown_images,
+            pin_digests: pin,
+            keep_tag: keep,
+            ..Policy::default()
+        },
+    )
 }
 
 /// `object` without what the engine may change: command, args and image of
@@ -214,20 +133,6 @@ fn fix(object: &Value, facts: &Facts, policy: &Policy) -> (Value, Inspection) {
     let mut fixed = object.clone();
     json_patch::patch(&mut fixed, &inspection.patch).expect("the engine's patch applies to its input");
     (fixed, inspection)
-}
-
-/// The facts plus the same facts under each pinned name, as a resolver
-/// would give for `repo:tag@sha256:…`.
-fn with_pinned(facts: &Facts, inspection: &Inspection) -> Facts {
-    let mut all = facts.clone();
-    for finding in &inspection.findings {
-        if let Some(Change::Image { before, after }) = &finding.change
-            && let Some(f) = facts.get(before)
-        {
-            all.insert(after.clone(), f.clone());
-        }
-    }
-    all
 }
 
 proptest! {

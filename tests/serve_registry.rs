@@ -15,7 +15,7 @@ use entrypoint_guard::config::Config;
 use registry::World;
 use resolve::{SHAPES, assert_fixed, container, shape_container};
 use serde_json::{Value, json};
-use support::{TestServer, decode_like_api_server, fixture, patched, with_object};
+use support::{TestServer, admit, decode_like_api_server, fixture, patched, with_object};
 
 /// One registry with the standard images per test binary.
 fn world() -> &'static World {
@@ -120,17 +120,6 @@ fn on_registry(stem: &str, registry: &str, repo: &str) -> Value {
         .to_string()
         .replace("registry.example/", &format!("{registry}/{repo}/"));
     serde_json::from_str(&text).unwrap()
-}
-
-/// Posts `review` to `/mutate`; the decoded answer and the object it leads to.
-async fn admit(server: &TestServer, review: &Value) -> (support::Decoded, Value) {
-    let decoded = decode_like_api_server(review, &server.post("/mutate", review).await);
-    assert!(decoded.allowed);
-    let object = match &decoded.patch {
-        Some(patch) => patched(review, patch),
-        None => review["request"]["object"].clone(),
-    };
-    (decoded, object)
 }
 
 /// An UPDATE review replacing `old` with `object`.

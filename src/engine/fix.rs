@@ -177,11 +177,28 @@ pub(super) fn pin(at: &ContainerRef, object_at: &str, facts: &ImageFacts, policy
     }
     let digest = facts.digest.as_deref()?;
     let pinned = reference.pinned(digest, policy.keep_tag);
-    Some(Finding {
+    let message = format!("image {} resolved to {digest}; pinned as {pinned}", at.image);
+    Some(pin_to(at, object_at, pinned, message))
+}
+
+/// On UPDATE, puts back the pin an earlier admission made (`kept`, the old
+/// image) over the same tag re-applied without it: the tag is not resolved
+/// again, so a tag that moved upstream does not roll the workload.
+pub(super) fn keep_pin(at: &ContainerRef, object_at: &str, kept: String) -> Finding {
+    let message = format!(
+        "image {} keeps the pin {kept} made at an earlier admission; an update does not resolve the tag again",
+        at.image
+    );
+    pin_to(at, object_at, kept, message)
+}
+
+/// The [`Rule::ImagePinned`] finding that rewrites the container's image to `pinned`.
+fn pin_to(at: &ContainerRef, object_at: &str, pinned: String, message: String) -> Finding {
+    Finding {
         rule: Rule::ImagePinned,
         object: object_at.to_string(),
         container: Some(at.clone()),
-        message: format!("image {} resolved to {digest}; pinned as {pinned}", at.image),
+        message,
         fix: Some(Fix::Pin),
         applied: false,
         change: Some(Change::Image {
@@ -191,30 +208,6 @@ pub(super) fn pin(at: &ContainerRef, object_at: &str, facts: &ImageFacts, policy
         held: None,
         unchanged: false,
         ops: vec![patch::replace(&format!("{}/image", at.pointer), Value::String(pinned))],
-    })
-}
-
-/// On UPDATE, puts back the pin an earlier admission made (`kept`, the old
-/// image) over the same tag re-applied without it: the tag is not resolved
-/// again, so a tag that moved upstream does not roll the workload.
-pub(super) fn keep_pin(at: &ContainerRef, object_at: &str, kept: String) -> Finding {
-    Finding {
-        rule: Rule::ImagePinned,
-        object: object_at.to_string(),
-        container: Some(at.clone()),
-        message: format!(
-            "image {} keeps the pin {kept} made at an earlier admission; an update does not resolve the tag again",
-            at.image
-        ),
-        fix: Some(Fix::Pin),
-        applied: false,
-        change: Some(Change::Image {
-            before: at.image.clone(),
-            after: kept.clone(),
-        }),
-        held: None,
-        unchanged: false,
-        ops: vec![patch::replace(&format!("{}/image", at.pointer), Value::String(kept))],
     }
 }
 

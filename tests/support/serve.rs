@@ -26,6 +26,16 @@ pub const SIDECAR_DIGEST: &str = "sha256:333333333333333333333333333333333333333
 /// fix, all three a digest. `tool:2.3` (the args-only container) is unknown.
 pub const IMAGE_FACTS: &str = include_str!("../fixtures/fixture-images.yaml");
 
+/// The warnings for the fixtures' three containers when nothing is applied
+/// (the `/audit` route, or an object that is only reported).
+pub const PROPOSED_WARNINGS: [&str; 5] = [
+    "entrypoint-guard: container \"init-setup\": command bypasses chalk: prepend the wrapper",
+    "entrypoint-guard: container \"init-setup\": image would pin to sha256:22222222222…",
+    "entrypoint-guard: container \"app\": command bypasses chalk: move it into args",
+    "entrypoint-guard: container \"app\": image would pin to sha256:11111111111…",
+    "entrypoint-guard: container \"sidecar\": image would pin to sha256:33333333333…",
+];
+
 /// Every captured AdmissionReview fixture, by file stem.
 pub fn fixtures() -> Vec<(String, Value)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/admission-reviews");
@@ -274,4 +284,16 @@ pub fn with_object(review: &Value, uid: &str, object: Value) -> Value {
     review["request"]["uid"] = json!(uid);
     review["request"]["object"] = object;
     review
+}
+
+/// Posts `review` to `/mutate` of `server` and returns the answer, decoded
+/// as the API server does, and the object it leads to.
+pub async fn admit(server: &TestServer, review: &Value) -> (Decoded, Value) {
+    let decoded = decode_like_api_server(review, &server.post("/mutate", review).await);
+    assert!(decoded.allowed);
+    let object = match &decoded.patch {
+        Some(patch) => patched(review, patch),
+        None => review["request"]["object"].clone(),
+    };
+    (decoded, object)
 }
