@@ -188,6 +188,8 @@ async fn serve_self_signed_binary_answers_and_stops_on_sigterm() {
         .args([
             "--log-format",
             "json",
+            "--log-level",
+            "info,entrypoint_guard=debug",
             "serve",
             "--listen",
             "127.0.0.1:0",
@@ -233,4 +235,12 @@ async fn serve_self_signed_binary_answers_and_stops_on_sigterm() {
     assert!(exit.success(), "exit after SIGTERM: {exit}");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
+    // Each answer's log line names the protocol the client spoke (this client: HTTP/1.1).
+    let versions: Vec<String> = rest
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["message"] == "admission answered")
+        .map(|e| e["http_version"].as_str().unwrap_or("missing").to_string())
+        .collect();
+    assert_eq!(versions, ["HTTP/1.1", "HTTP/1.1"], "{rest:?}");
 }

@@ -11,7 +11,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::FutureExt;
@@ -67,20 +67,22 @@ pub fn admission_router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
 
 async fn mutate(
     State(state): State<Arc<AppState>>,
+    version: Version,
     RawQuery(query): RawQuery,
     JsonBody(json): JsonBody,
     AdmissionBody(body): AdmissionBody,
 ) -> Response {
-    state.admit(Route::Mutate, query.as_deref(), json, body).await
+    state.admit(Route::Mutate, version, query.as_deref(), json, body).await
 }
 
 async fn audit(
     State(state): State<Arc<AppState>>,
+    version: Version,
     RawQuery(query): RawQuery,
     JsonBody(json): JsonBody,
     AdmissionBody(body): AdmissionBody,
 ) -> Response {
-    state.admit(Route::Audit, query.as_deref(), json, body).await
+    state.admit(Route::Audit, version, query.as_deref(), json, body).await
 }
 
 /// Whether the request declares a JSON body; read in place rather than
@@ -167,7 +169,14 @@ fn refuse(status: StatusCode, message: String) -> Response {
 }
 
 impl AppState {
-    async fn admit(&self, route: Route, query: Option<&str>, json: bool, body: Result<Bytes, BodyError>) -> Response {
+    async fn admit(
+        &self,
+        route: Route,
+        version: Version,
+        query: Option<&str>,
+        json: bool,
+        body: Result<Bytes, BodyError>,
+    ) -> Response {
         let started = Instant::now();
         let body = match body {
             Ok(body) => body,
@@ -213,7 +222,7 @@ impl AppState {
             .admission(route, kind, request.operation, mode, verdict.outcome, started.elapsed());
         self.metrics.findings(&verdict.findings);
         self.metrics.held(&verdict.held);
-        self.log(route, &request, &verdict, started);
+        self.log(route, version, &request, &verdict, started);
         let mut response = Response::new(Body::from(verdict.response.to_json()));
         response
             .headers_mut()
@@ -282,7 +291,7 @@ impl AppState {
         verdict
     }
 
-    fn log(&self, route: Route, request: &AdmissionRequest, verdict: &Verdict, started: Instant) {
+    fn log(&self, route: Route, version: Version, request: &AdmissionRequest, verdict: &Verdict, started: Instant) {
         let namespace = request.namespace.as_deref().unwrap_or("");
         let kind = request.kind.kind.as_str();
         let name = request.name.as_deref().unwrap_or("");
@@ -310,6 +319,8 @@ impl AppState {
             name,
             operation = request.operation.as_str(),
             outcome = verdict.outcome.as_str(),
+            // Whether the API server kept its HTTP/2 connection (`HTTP/2.0`) or fell back.
+            http_version = ?version,
             micros = started.elapsed().as_micros() as u64,
             "admission answered"
         );
