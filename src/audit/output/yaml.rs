@@ -1,12 +1,21 @@
-//! YAML of the fixed objects, ready for `kubectl apply --server-side`.
+//! YAML of the fixed objects, ready for `kubectl apply`.
 //!
 //! Each object with a proposed fix is patched and stripped of what the server
 //! owns (status, and the metadata it sets), so applying it changes only what
 //! the fix changes plus fields the applier then co-owns.
+//!
+//! Objects the API server would not let an apply fix are left out, each with a
+//! comment in its place saying what to do instead:
+//! - an object with a controller (a Deployment's ReplicaSet, a ReplicaSet's
+//!   Pod, a CronJob's Job) is rebuilt from its owner's template: changing it
+//!   would fight the controller, so the owner is the thing to fix;
+//! - a bare Pod cannot be updated (`pod updates may not change fields other
+//!   than ...`) and a Job's pod template is immutable: both must be re-created.
 
 use serde_json::Value;
 
 use crate::audit::report::{AuditReport, AuditedObject};
+use crate::engine::owner;
 
 /// Metadata fields set by the API server, never by an applier.
 const SERVER_METADATA: [&str; 6] = [
@@ -18,33 +27,47 @@ const SERVER_METADATA: [&str; 6] = [
     "selfLink",
 ];
 
-/// Renders every fixed object as one YAML document (`---` separated).
+/// Renders every fixed object that can be applied as one YAML document
+/// (`---` separated), and a comment for each one that cannot.
 pub fn render(report: &AuditReport) -> Result<String, String> {
     let mut out = String::new();
     for object in report.objects.iter().filter(|o| !o.proposed.is_empty()) {
+        if let Some(why) = left_out(object) {
+            out.push_str(&format!(
+                "# {} {}/{}: left out, {why}\n",
+                object.kind, object.namespace, object.name
+            ));
+            continue;
+        }
         let fixed = fixed_object(object)?;
         let text = serde_saphyr::to_string(&fixed)
             .map_err(|e| format!("cannot write {} {} as YAML: {e}", object.namespace, object.kind_name()))?;
         out.push_str("---\n");
-        let changes_command = object
-            .findings
-            .iter()
-            .any(|f| matches!(f.change, Some(crate::engine::Change::Command { .. })));
-        if object.kind == "Pod" && changes_command {
-            // A Pod's `image` may change in place, its `command` and `args` may
-            // not: say so instead of letting the apply fail obscurely.
-            out.push_str(&format!(
-                "# Pod {}/{}: command and args cannot change in place; \
-                 delete and re-create the Pod (or fix what creates it).\n",
-                object.namespace, object.name
-            ));
-        }
         out.push_str(&text);
         if !text.ends_with('\n') {
             out.push('\n');
         }
     }
     Ok(out)
+}
+
+/// Why `object` cannot be fixed by applying it, if it cannot.
+fn left_out(object: &AuditedObject) -> Option<String> {
+    if let Some(owner) = owner::controller_of(&object.object) {
+        return Some(format!(
+            "it is made by {}/{} from its template: fix the {} (or what owns it) instead",
+            owner.kind, owner.name, owner.kind
+        ));
+    }
+    match object.kind.as_str() {
+        "Pod" => Some(
+            "a Pod cannot be updated in place: delete it and create it again with the fix \
+             (or fix what creates it)"
+                .to_string(),
+        ),
+        "Job" => Some("a Job's pod template cannot change: delete it and create it again with the fix".to_string()),
+        _ => None,
+    }
 }
 
 /// The object with its proposed patch applied and server-owned fields removed.
@@ -70,5 +93,70 @@ pub fn strip_server_fields(object: &mut Value) {
         for field in SERVER_METADATA {
             metadata.remove(field);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// An audited object whose fix sets `/spec/fixed`.
+    fn audited(kind: &str, name: &str, metadata: Value) -> AuditedObject {
+        let mut object = json!({"apiVersion": "v1", "kind": kind, "metadata": metadata, "spec": {}});
+        object["metadata"]["name"] = json!(name);
+        object["metadata"]["namespace"] = json!("demo");
+        AuditedObject {
+            api_version: "v1".into(),
+            kind: kind.into(),
+            namespace: "demo".into(),
+            name: name.into(),
+            findings: Vec::new(),
+            proposed: serde_json::from_value(json!([{"op": "add", "path": "/spec/fixed", "value": true}])).unwrap(),
+            object,
+        }
+    }
+
+    #[test]
+    fn bare_pods_jobs_and_owned_objects_are_comments_not_documents() {
+        let owned = json!({"ownerReferences": [{"kind": "Deployment", "name": "web", "uid": "u", "controller": true}]});
+        let report = AuditReport {
+            objects: vec![
+                audited("Pod", "bare", json!({})),
+                audited(
+                    "Pod",
+                    "web-1-x",
+                    json!({"ownerReferences": [
+                    {"kind": "ReplicaSet", "name": "web-1", "uid": "u", "controller": true}]}),
+                ),
+                audited("ReplicaSet", "web-1", owned),
+                audited("Job", "once", json!({})),
+                audited("Deployment", "web", json!({"uid": "u", "resourceVersion": "7"})),
+                // Adopted without being its controller: still applied as it is.
+                audited(
+                    "PodTemplate",
+                    "t",
+                    json!({"ownerReferences": [{"kind": "X", "name": "x", "uid": "v"}]}),
+                ),
+            ],
+            ..AuditReport::default()
+        };
+        let text = render(&report).unwrap();
+        let documents: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+        let kinds: Vec<&str> = documents.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["Deployment", "PodTemplate"], "{text}");
+        assert_eq!(documents[0]["spec"]["fixed"], true);
+        assert_eq!(documents[0]["metadata"].get("uid"), None, "server fields are stripped");
+        let comments: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
+        assert_eq!(
+            comments,
+            [
+                "# Pod demo/bare: left out, a Pod cannot be updated in place: delete it and create it again with the fix (or fix what creates it)",
+                "# Pod demo/web-1-x: left out, it is made by ReplicaSet/web-1 from its template: fix the ReplicaSet (or what owns it) instead",
+                "# ReplicaSet demo/web-1: left out, it is made by Deployment/web from its template: fix the Deployment (or what owns it) instead",
+                "# Job demo/once: left out, a Job's pod template cannot change: delete it and create it again with the fix",
+            ],
+            "{text}"
+        );
     }
 }
