@@ -24,7 +24,7 @@ pub enum OutputFormat {
     Text,
     /// The whole report as JSON.
     Json,
-    /// The fixed objects, ready for `kubectl apply --server-side -f -`.
+    /// The fixed objects, ready for `kubectl apply -f -`.
     Yaml,
     /// SARIF 2.1.0 for code-scanning dashboards.
     Sarif,
