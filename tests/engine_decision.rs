@@ -237,6 +237,7 @@ fn disagreeing_platforms_are_reported_not_fixed() {
                     },
                 ],
             },
+            source: None,
         },
     );
     let object = pod(IMAGE, Some(C), None);

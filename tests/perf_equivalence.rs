@@ -47,6 +47,7 @@ fn facts_variant(i: usize) -> ImageFacts {
                     },
                 ],
             },
+            source: None,
         },
         _ => ImageFacts::known(strings(&["/chalk", "exec", "--"]), None),
     }

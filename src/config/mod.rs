@@ -2,6 +2,7 @@
 //! validation. Every field has a default, so no file is needed; an unknown
 //! key or a bad value is an error naming the field path and the line.
 
+pub mod credentials;
 pub mod registry;
 pub mod server;
 pub mod values;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{ImageFilter, Mode, Policy, Scope, Strategy, UnknownImages};
 use crate::image::{Entrypoint, Facts, ImageFacts, PlatformEntrypoint, Reference};
+pub use credentials::{CredentialsConfig, HostPattern, Mirror, RegistryHost, Region, Toggle};
 pub use registry::RegistryConfig;
 pub use server::ServerConfig;
 pub use values::{Pattern, Prefix, Span, WrapperPrefix};
@@ -320,6 +322,7 @@ impl ImageFactsEntry {
         ImageFacts {
             digest: self.digest.clone(),
             entrypoint,
+            source: None,
         }
     }
 }

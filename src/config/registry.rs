@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::credentials::{CredentialsConfig, Mirror, RegistryHost};
 use super::values::{Pattern, Span};
 
 /// The `registry` section.
@@ -41,6 +42,14 @@ pub struct RegistryConfig {
     pub allow_private: Vec<String>,
     /// Extra CA certificates (PEM file) per registry host.
     pub ca_files: BTreeMap<String, PathBuf>,
+    /// Credential sources besides pull secrets and the Docker config.
+    pub credentials: CredentialsConfig,
+    /// Mirrors per registry, tried in order before the registry itself. Each
+    /// mirror host has its own `insecure`, `caFiles`, `allowPrivate` and
+    /// credential settings, like any registry.
+    pub mirrors: BTreeMap<RegistryHost, Vec<Mirror>>,
+    /// Ask the registry itself when no mirror has the image (false: mirrors only).
+    pub mirror_fallback: bool,
 }
 
 impl Default for RegistryConfig {
@@ -59,6 +68,9 @@ impl Default for RegistryConfig {
             insecure: Vec::new(),
             allow_private: Vec::new(),
             ca_files: BTreeMap::new(),
+            credentials: CredentialsConfig::default(),
+            mirrors: BTreeMap::new(),
+            mirror_fallback: true,
         }
     }
 }

@@ -195,7 +195,17 @@ impl Object<'_> {
             }
             if let (Rule::ImagePinned, Some(Change::Image { before, after })) = (finding.rule, &finding.change) {
                 let digest = after.rsplit_once('@').map_or(after.as_str(), |(_, d)| d);
-                pinned.insert(before.clone(), digest.to_string());
+                // A mirror's answer names the mirror: `sha256:… from mirror.corp:5000`.
+                let mirror = self
+                    .facts
+                    .get(before)
+                    .filter(|f| f.digest.as_deref() == Some(digest))
+                    .and_then(|f| f.source.as_deref());
+                let record = match mirror {
+                    Some(host) => format!("{digest} from {host}"),
+                    None => digest.to_string(),
+                };
+                pinned.insert(before.clone(), record);
             }
             if finding.applied {
                 out.patch.extend(finding.ops.iter().cloned());

@@ -46,6 +46,10 @@ pub struct ImageFacts {
     pub digest: Option<String>,
     /// The image's Entrypoint, when known.
     pub entrypoint: Entrypoint,
+    /// The registry host that answered when it is not the image's own (a
+    /// mirror); recorded in the trace annotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl ImageFacts {
@@ -54,6 +58,7 @@ impl ImageFacts {
         ImageFacts {
             digest: None,
             entrypoint: Entrypoint::Unknown { reason: reason.into() },
+            source: None,
         }
     }
 
@@ -62,6 +67,7 @@ impl ImageFacts {
         ImageFacts {
             digest,
             entrypoint: Entrypoint::Known { entrypoint },
+            source: None,
         }
     }
 }

@@ -8,7 +8,10 @@
 //!
 //! - [`credentials`]: where credentials come from ([`CredentialSource`]);
 //!   [`docker_config`] parses Docker config JSON (helpers are never run);
-//!   [`kube_credentials`] reads pull secrets from the API server.
+//!   [`kube_credentials`] reads pull secrets from the API server;
+//!   [`keychain`] speaks for the webhook's own cloud identity (ECR, Artifact
+//!   Registry/GCR, ACR) and runs the kubelet's credential provider plugins.
+//! - [`mirrors`]: the mirrors asked before a registry.
 //! - [`clients`]: one oci-client client per (registry, credential).
 //! - [`cache`]: moka cache keyed by credential identity and reference.
 //! - [`guard`] and [`proxy`]: the SSRF guard, applied after DNS resolution
@@ -36,7 +39,9 @@ pub mod credentials;
 pub mod docker_config;
 pub mod fetch;
 pub mod guard;
+pub mod keychain;
 pub mod kube_credentials;
+pub mod mirrors;
 pub mod proxy;
 pub mod resolver;
 
@@ -45,5 +50,6 @@ pub use credentials::{
 };
 pub use docker_config::{DockerConfigError, RegistryCredential, ServerMatch, parse_config_json, parse_dockercfg};
 pub use guard::{AccessPolicy, GuardError};
+pub use keychain::{Environment, Keychain, Keychains, ManualClock, SystemClock};
 pub use kube_credentials::KubeCredentials;
 pub use resolver::{RegistryError, RegistryResolver};

@@ -13,6 +13,8 @@ use super::credentials::CredentialSource;
 use super::docker_config::RegistryCredential;
 use super::fetch::{self, LookupError};
 use super::guard::{AccessPolicy, split_host_port};
+use super::keychain::{Clock, Environment, KeychainError, Keychains, SystemClock};
+use super::mirrors::Mirrors;
 use super::proxy::GuardedProxy;
 use crate::config::RegistryConfig;
 use crate::image::facts::{Facts, ImageFacts};
@@ -36,6 +38,9 @@ pub enum RegistryError {
     /// The guarded proxy could not start (no Tokio runtime, no loopback).
     #[error("cannot start the registry connection guard: {0}")]
     Proxy(#[from] std::io::Error),
+    /// A credential source is configured wrongly.
+    #[error(transparent)]
+    Credentials(#[from] KeychainError),
 }
 
 /// Resolves images against their registries, with caching, request
@@ -52,6 +57,8 @@ struct Inner {
     clients: ClientPool,
     cache: FactsCache,
     credentials: Arc<dyn CredentialSource>,
+    keychains: Keychains,
+    mirrors: Mirrors,
     lookup_timeout: Duration,
     // Last: stops the proxy when the resolver goes away.
     _proxy: GuardedProxy,
@@ -62,8 +69,22 @@ impl RegistryResolver {
     /// from `credentials` (e.g. [`super::KubeCredentials`] when serving,
     /// [`super::DockerConfigCredentials::from_default_location`] for the CLI).
     ///
-    /// Must be called inside a Tokio runtime (it starts the connection guard).
+    /// The cloud credential sources (`registry.credentials`) read the process
+    /// environment. Must be called inside a Tokio runtime (it starts the
+    /// connection guard). `serve`, `review --resolve` and `audit --resolve`
+    /// all build their resolver here, so they share one credential chain.
     pub fn new(config: &RegistryConfig, credentials: Arc<dyn CredentialSource>) -> Result<Self, RegistryError> {
+        Self::with_environment(config, credentials, &Environment::process(), Arc::new(SystemClock))
+    }
+
+    /// [`RegistryResolver::new`] with the environment the credential sources
+    /// read and the clock their token caches follow given explicitly.
+    pub fn with_environment(
+        config: &RegistryConfig,
+        credentials: Arc<dyn CredentialSource>,
+        env: &Environment,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, RegistryError> {
         // reqwest (inside oci-client) uses the process default provider: ring, never aws-lc.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let policy = Arc::new(AccessPolicy::from_config(config)?);
@@ -85,12 +106,15 @@ impl RegistryResolver {
                 reason,
             })?;
         }
+        let keychains = Keychains::from_config(config, env, clock, proxy.url())?;
         Ok(RegistryResolver {
             inner: Arc::new(Inner {
                 policy,
                 clients,
                 cache: FactsCache::new(config.cache_capacity, config.cache_ttl.get(), config.negative_ttl.get()),
                 credentials,
+                keychains,
+                mirrors: Mirrors::from_config(config),
                 lookup_timeout,
                 _proxy: proxy,
             }),
@@ -101,6 +125,12 @@ impl RegistryResolver {
     pub fn cached_entries(&self) -> u64 {
         self.inner.cache.entry_count()
     }
+
+    /// The credential sources in use besides pull secrets and the Docker
+    /// config (`ecr`, `google`, `azure`, `plugin/NAME`), in order.
+    pub fn credential_sources(&self) -> Vec<String> {
+        self.inner.keychains.names()
+    }
 }
 
 impl Resolver for RegistryResolver {
@@ -109,11 +139,21 @@ impl Resolver for RegistryResolver {
     }
 }
 
-/// One image to look up: its reference and the credentials that may serve it.
+/// One image to look up: the places to ask (mirrors first, then the
+/// registry itself) with the credentials each may use, and its cache key.
 struct Lookup {
     reference: Reference,
-    credentials: Vec<RegistryCredential>,
+    endpoints: Vec<Endpoint>,
     key: CacheKey,
+}
+
+/// One place to ask for an image: its reference on that host and the
+/// credentials that match that host.
+struct Endpoint {
+    reference: Reference,
+    credentials: Vec<RegistryCredential>,
+    /// A mirror (its host is recorded on the facts it answers).
+    mirror: bool,
 }
 
 impl Inner {
@@ -149,7 +189,16 @@ impl Inner {
                     continue;
                 }
             };
-            let lookup = Lookup::new(reference, &credentials);
+            let lookup = match tokio::time::timeout_at(deadline, self.plan(reference, &credentials)).await {
+                Ok(lookup) => lookup,
+                Err(_) => {
+                    facts.insert(
+                        image.clone(),
+                        ImageFacts::unknown("registry credential sources did not answer in time"),
+                    );
+                    continue;
+                }
+            };
             // A cache hit needs no task.
             if let Some(outcome) = self.cache.get(&lookup.key).await {
                 facts.insert(image.clone(), into_facts(&outcome));
@@ -198,9 +247,49 @@ impl Inner {
             .await
     }
 
-    /// Tries each usable credential in turn (anonymous when there is none).
+    /// Where and with what to ask for `reference`: each mirror, then (with
+    /// `mirrorFallback`) the registry; on each, the matching pull-secret and
+    /// Docker-config credentials, then those of the credential sources.
+    async fn plan(&self, reference: Reference, static_credentials: &[RegistryCredential]) -> Lookup {
+        let mut endpoints = Vec::new();
+        for (endpoint, mirror) in self.mirrors.endpoints(&reference) {
+            let mut credentials: Vec<RegistryCredential> = Vec::new();
+            let dynamic = self.keychains.credentials(&endpoint).await;
+            for c in static_credentials.iter().filter(|c| c.matches(&endpoint)).chain(&dynamic) {
+                if !credentials.iter().any(|k| k.identity() == c.identity()) {
+                    credentials.push(c.clone());
+                }
+            }
+            endpoints.push(Endpoint {
+                reference: endpoint,
+                credentials,
+                mirror,
+            });
+        }
+        Lookup::new(reference, endpoints)
+    }
+
+    /// Asks each endpoint in turn; the first answer wins.
     async fn fetch(&self, lookup: &Lookup) -> Result<ImageFacts, LookupError> {
-        let reference = &lookup.reference;
+        let mut errors = Vec::new();
+        for endpoint in &lookup.endpoints {
+            match self.fetch_from(lookup, endpoint).await {
+                Ok(mut facts) => {
+                    if endpoint.mirror {
+                        facts.source = Some(endpoint.reference.registry().to_string());
+                    }
+                    return Ok(facts);
+                }
+                Err(e) if lookup.endpoints.len() == 1 => return Err(e),
+                Err(e) => errors.push(format!("{}: {e}", endpoint.reference.registry())),
+            }
+        }
+        Err(LookupError(errors.join("; ")))
+    }
+
+    /// Tries each usable credential in turn on one endpoint (anonymous when there is none).
+    async fn fetch_from(&self, lookup: &Lookup, endpoint: &Endpoint) -> Result<ImageFacts, LookupError> {
+        let reference = &endpoint.reference;
         self.policy
             .check_registry(reference.registry())
             .map_err(|e| LookupError(e.to_string()))?;
@@ -217,10 +306,10 @@ impl Inner {
             .await
             .map_err(|e| LookupError(e.to_string()))?;
 
-        let attempts: Vec<(&str, RegistryAuth)> = if lookup.credentials.is_empty() {
+        let attempts: Vec<(&str, RegistryAuth)> = if endpoint.credentials.is_empty() {
             vec![(ANONYMOUS, RegistryAuth::Anonymous)]
         } else {
-            lookup
+            endpoint
                 .credentials
                 .iter()
                 .map(|c| {
@@ -238,7 +327,7 @@ impl Inner {
                 .client(reference.registry(), identity)
                 .await
                 .map_err(LookupError)?;
-            match self.fetch_with(&client, auth, lookup, &oci_ref).await {
+            match self.fetch_with(&client, auth, lookup, reference, &oci_ref).await {
                 Ok(facts) => return Ok(facts),
                 Err(e) => last_error = Some(e),
             }
@@ -256,9 +345,9 @@ impl Inner {
         client: &oci_client::Client,
         auth: &RegistryAuth,
         lookup: &Lookup,
+        reference: &Reference,
         oci_ref: &oci_client::Reference,
     ) -> Result<ImageFacts, LookupError> {
-        let reference = &lookup.reference;
         let digest = match reference.digest() {
             Some(d) => d.to_string(),
             None => fetch::manifest_digest(client, auth, oci_ref).await?,
@@ -285,6 +374,7 @@ impl Inner {
         let facts = ImageFacts {
             digest: Some(digest),
             entrypoint,
+            source: None,
         };
         if !lookup.key.by_digest {
             self.cache.insert(digest_key, Arc::new(Ok(facts.clone()))).await;
@@ -294,37 +384,48 @@ impl Inner {
 }
 
 impl Lookup {
-    fn new(reference: Reference, all: &[RegistryCredential]) -> Self {
-        let mut credentials: Vec<RegistryCredential> = Vec::new();
-        for c in all.iter().filter(|c| c.matches(&reference)) {
-            if !credentials.iter().any(|k| k.identity() == c.identity()) {
-                credentials.push(c.clone());
-            }
-        }
-        let identities = if credentials.is_empty() {
-            ANONYMOUS.to_string()
-        } else {
-            credentials.iter().map(|c| c.identity()).collect::<Vec<_>>().join(",")
-        };
-        let canonical = match reference.digest() {
-            Some(d) => format!("{}/{}@{d}", reference.registry(), reference.repository()),
-            None => format!(
-                "{}/{}:{}",
-                reference.registry(),
-                reference.repository(),
-                reference.tag_or_latest()
-            ),
-        };
+    fn new(reference: Reference, endpoints: Vec<Endpoint>) -> Self {
+        // Who asks: the credential identities on each endpoint, so facts
+        // found with one credential never answer a caller without it.
+        let identities = endpoints
+            .iter()
+            .map(|e| {
+                let ids = if e.credentials.is_empty() {
+                    ANONYMOUS.to_string()
+                } else {
+                    e.credentials.iter().map(|c| c.identity()).collect::<Vec<_>>().join(",")
+                };
+                if endpoints.len() == 1 {
+                    ids
+                } else {
+                    format!("{}={ids}", e.reference.registry())
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("|");
         let key = CacheKey {
             credentials: identities,
-            reference: canonical,
+            reference: canonical(&reference),
             by_digest: reference.digest().is_some(),
         };
         Lookup {
             reference,
-            credentials,
+            endpoints,
             key,
         }
+    }
+}
+
+/// `registry/repo:tag` or `registry/repo@digest`.
+fn canonical(reference: &Reference) -> String {
+    match reference.digest() {
+        Some(d) => format!("{}/{}@{d}", reference.registry(), reference.repository()),
+        None => format!(
+            "{}/{}:{}",
+            reference.registry(),
+            reference.repository(),
+            reference.tag_or_latest()
+        ),
     }
 }
 
