@@ -241,6 +241,11 @@ impl Metrics {
             "When the last background audit finished (Unix time)",
             audit.last_run.clone(),
         );
+        registry.register(
+            "registry_credential_failures",
+            "Failures of a registry credential source (ecr, google, azure, plugin/NAME), counted once per retry interval",
+            crate::image::registry::keychain::failure_metric().clone(),
+        );
         Metrics {
             audit,
             registry,
