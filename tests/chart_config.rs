@@ -190,3 +190,50 @@ fn helm_test_expectations_match_the_engine() {
     // config.mode audit caps the /mutate route too.
     check_probe(&["--set", "config.mode=audit"], Mode::Fix, "reported");
 }
+
+#[test]
+fn credential_sources_plugins_and_mirrors_reach_the_program() {
+    let plugins = r#"{"apiVersion":"kubelet.config.k8s.io/v1","kind":"CredentialProviderConfig","providers":[{"name":"ecr-credential-provider","matchImages":["*.dkr.ecr.*.amazonaws.com"],"defaultCacheDuration":"12h","apiVersion":"credentialprovider.kubelet.k8s.io/v1"}]}"#;
+    let r = render(&[
+        "--set-json",
+        r#"config.registry.mirrors={"docker.io":["mirror.corp:5000","harbor.corp/dockerhub-proxy"]}"#,
+        "--set",
+        "config.registry.mirrorFallback=false",
+        "--set",
+        "config.registry.credentials.ecr.enabled=true",
+        "--set",
+        "config.registry.credentials.ecr.region=eu-west-1",
+        "--set",
+        "config.registry.credentials.google.enabled=false",
+        "--set-json",
+        &format!("credentialPlugins.config={plugins}"),
+        "--set-json",
+        r#"credentialPlugins.binVolume={"hostPath":{"path":"/etc/eks/image-credential-provider","type":"Directory"}}"#,
+        "--set-json",
+        r#"serviceAccount.annotations={"eks.amazonaws.com/role-arn":"arn:aws:iam::123456789012:role/eg"}"#,
+    ]);
+    let c = parse(&r);
+    let mirrors: Vec<String> = c.registry.mirrors.values().flatten().map(|m| m.to_string()).collect();
+    assert_eq!(mirrors, ["mirror.corp:5000", "harbor.corp/dockerhub-proxy"]);
+    assert!(!c.registry.mirror_fallback);
+    let creds = &c.registry.credentials;
+    assert_eq!(creds.ecr.enabled, entrypoint_guard::config::Toggle::On);
+    assert_eq!(creds.ecr.region.as_ref().map(|r| r.0.as_str()), Some("eu-west-1"));
+    assert_eq!(creds.google.enabled, entrypoint_guard::config::Toggle::Off);
+    let plugins_config = creds.kubelet_plugins.config.clone().expect("plugins configured");
+    assert_eq!(plugins_config, PathBuf::from("/etc/entrypoint-guard/credential-providers.yaml"));
+    // The plugin configuration and executables are mounted where the config points.
+    let pod = r.pod_spec();
+    let mounts = pod["containers"][0]["volumeMounts"].to_string();
+    assert!(mounts.contains("/etc/entrypoint-guard/credential-providers.yaml"), "{mounts}");
+    assert!(mounts.contains("/etc/entrypoint-guard/credential-plugins"), "{mounts}");
+    assert!(pod["volumes"].to_string().contains("/etc/eks/image-credential-provider"));
+    let configmap = r.get("ConfigMap", FULLNAME);
+    let providers = configmap["data"]["credential-providers.yaml"].as_str().expect("providers file");
+    assert!(providers.contains("ecr-credential-provider") && providers.contains("matchImages"), "{providers}");
+    let sa = r.get("ServiceAccount", FULLNAME);
+    assert_eq!(sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"], "arn:aws:iam::123456789012:role/eg");
+    // Plugins without their executables are refused at render time.
+    let e = chart::render_error(&["--set-json", &format!("credentialPlugins.config={plugins}")]);
+    assert!(e.contains("credentialPlugins.binVolume"), "{e}");
+}

@@ -85,6 +85,16 @@ reported
 {{- $_ := set $server "tlsCert" "/etc/entrypoint-guard/tls/tls.crt" -}}
 {{- $_ := set $server "tlsKey" "/etc/entrypoint-guard/tls/tls.key" -}}
 {{- $_ := set $c "server" $server -}}
+{{- with .Values.credentialPlugins.config -}}
+{{- if not $.Values.credentialPlugins.binVolume -}}
+{{- fail "credentialPlugins.binVolume (the volume holding the plugin executables) is required with credentialPlugins.config" -}}
+{{- end -}}
+{{- $registry := deepCopy (default dict $c.registry) -}}
+{{- $credentials := deepCopy (default dict $registry.credentials) -}}
+{{- $_ := set $credentials "kubeletPlugins" (dict "config" "/etc/entrypoint-guard/credential-providers.yaml" "binDir" "/etc/entrypoint-guard/credential-plugins" "timeout" $.Values.credentialPlugins.timeout) -}}
+{{- $_ := set $registry "credentials" $credentials -}}
+{{- $_ := set $c "registry" $registry -}}
+{{- end -}}
 {{- if .Values.tests.enabled -}}
 {{- $facts := deepCopy (default dict $c.imageFacts) -}}
 {{- $bare := concat $c.wrapper (list "--") -}}
