@@ -221,18 +221,36 @@ fn credential_sources_plugins_and_mirrors_reach_the_program() {
     assert_eq!(creds.ecr.region.as_ref().map(|r| r.0.as_str()), Some("eu-west-1"));
     assert_eq!(creds.google.enabled, entrypoint_guard::config::Toggle::Off);
     let plugins_config = creds.kubelet_plugins.config.clone().expect("plugins configured");
-    assert_eq!(plugins_config, PathBuf::from("/etc/entrypoint-guard/credential-providers.yaml"));
+    assert_eq!(
+        plugins_config,
+        PathBuf::from("/etc/entrypoint-guard/credential-providers.yaml")
+    );
     // The plugin configuration and executables are mounted where the config points.
     let pod = r.pod_spec();
     let mounts = pod["containers"][0]["volumeMounts"].to_string();
-    assert!(mounts.contains("/etc/entrypoint-guard/credential-providers.yaml"), "{mounts}");
+    assert!(
+        mounts.contains("/etc/entrypoint-guard/credential-providers.yaml"),
+        "{mounts}"
+    );
     assert!(mounts.contains("/etc/entrypoint-guard/credential-plugins"), "{mounts}");
-    assert!(pod["volumes"].to_string().contains("/etc/eks/image-credential-provider"));
+    assert!(
+        pod["volumes"]
+            .to_string()
+            .contains("/etc/eks/image-credential-provider")
+    );
     let configmap = r.get("ConfigMap", FULLNAME);
-    let providers = configmap["data"]["credential-providers.yaml"].as_str().expect("providers file");
-    assert!(providers.contains("ecr-credential-provider") && providers.contains("matchImages"), "{providers}");
+    let providers = configmap["data"]["credential-providers.yaml"]
+        .as_str()
+        .expect("providers file");
+    assert!(
+        providers.contains("ecr-credential-provider") && providers.contains("matchImages"),
+        "{providers}"
+    );
     let sa = r.get("ServiceAccount", FULLNAME);
-    assert_eq!(sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"], "arn:aws:iam::123456789012:role/eg");
+    assert_eq!(
+        sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        "arn:aws:iam::123456789012:role/eg"
+    );
     // Plugins without their executables are refused at render time.
     let e = chart::render_error(&["--set-json", &format!("credentialPlugins.config={plugins}")]);
     assert!(e.contains("credentialPlugins.binVolume"), "{e}");

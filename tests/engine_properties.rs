@@ -16,6 +16,90 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 use serde_json::{Value, json};
 
+<<<<<<< HEAD
+=======
+const IMAGES: [&str; 5] = [
+    "registry.example/app:1.0",
+    "nginx",
+    "127.0.0.1:5000/chalk/one:1.0",
+    "registry.example/pinned@sha256:4444444444444444444444444444444444444444444444444444444444444444",
+    "Not A Reference",
+];
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn entrypoint() -> impl Strategy<Value = Entrypoint> {
+    prop_oneof![
+        Just(Entrypoint::Known {
+            entrypoint: strings(&["/chalk", "exec", "--"])
+        }),
+        Just(Entrypoint::Known {
+            entrypoint: strings(&["/chalk", "exec", "--exec-command-name", "echo", "--"])
+        }),
+        Just(Entrypoint::Known {
+            entrypoint: strings(&["/chalk", "exec", "--exec-command-name", "one", "--", "entrypoint"])
+        }),
+        Just(Entrypoint::Known {
+            entrypoint: strings(&[
+                "/chalk",
+                "exec",
+                "--heartbeat",
+                "--exec-command-name",
+                "/bin/sh",
+                "--",
+                "-c",
+                "x"
+            ])
+        }),
+        Just(Entrypoint::Known {
+            entrypoint: strings(&["/chalk", "exec"])
+        }),
+        Just(Entrypoint::Known {
+            entrypoint: strings(&["python"])
+        }),
+        Just(Entrypoint::Known { entrypoint: vec![] }),
+        Just(Entrypoint::Unknown {
+            reason: "offline".into()
+        }),
+        Just(Entrypoint::PlatformsDisagree {
+            platforms: vec![
+                PlatformEntrypoint {
+                    platform: "linux/amd64".into(),
+                    entrypoint: strings(&["/chalk", "exec", "--"])
+                },
+                PlatformEntrypoint {
+                    platform: "linux/arm64".into(),
+                    entrypoint: strings(&["x"])
+                },
+            ]
+        }),
+    ]
+}
+
+fn facts() -> impl Strategy<Value = Facts> {
+    proptest::collection::vec((entrypoint(), any::<bool>(), any::<bool>()), IMAGES.len()).prop_map(|per_image| {
+        let mut f = Facts::new();
+        for (i, (entrypoint, has_digest, known)) in per_image.into_iter().enumerate() {
+            if !known {
+                continue; // not resolved at all
+            }
+            let digest = has_digest.then(|| format!("sha256:{}", format!("{i}").repeat(64)));
+            f.insert(
+                IMAGES[i],
+                ImageFacts {
+                    digest,
+                    entrypoint,
+                    source: None,
+                },
+            );
+        }
+        f
+    })
+}
+
+>>>>>>> c3e3e01 (Split: lookup planning out of resolver.rs, the cloud stand-ins into per-cloud support files; clippy)
 fn word() -> impl Strategy<Value = String> {
     prop_oneof![
         Just("sh".to_string()),

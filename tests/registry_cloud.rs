@@ -30,13 +30,20 @@ fn world() -> &'static World {
 async fn resolve(r: &RegistryResolver, image: &str) -> ImageFacts {
     let images = vec![image.to_string()];
     let facts = r
-        .resolve(&images, &LookupContext::default(), Instant::now() + Duration::from_secs(20))
+        .resolve(
+            &images,
+            &LookupContext::default(),
+            Instant::now() + Duration::from_secs(20),
+        )
         .await;
     facts.get(image).cloned().unwrap()
 }
 
 fn assert_resolved(w: &World, facts: &ImageFacts, repo_tag: &str) {
-    assert!(matches!(facts.entrypoint, Entrypoint::Known { .. }), "{repo_tag}: {facts:?}");
+    assert!(
+        matches!(facts.entrypoint, Entrypoint::Known { .. }),
+        "{repo_tag}: {facts:?}"
+    );
     assert_eq!(facts.digest.as_deref(), Some(w.images.digest(repo_tag)), "{repo_tag}");
 }
 
@@ -119,24 +126,51 @@ async fn ecr_through_irsa_caches_the_token_and_refreshes_it_before_expiry() {
         Arc::new(clock.clone()),
     )
     .unwrap();
-    assert_eq!(r.credential_sources(), ["ecr"], "auto: IRSA's variables show the identity");
+    assert_eq!(
+        r.credential_sources(),
+        ["ecr"],
+        "auto: IRSA's variables show the identity"
+    );
 
-    assert_resolved(w, &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await, "chalk/bare:1.0");
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        "chalk/bare:1.0",
+    );
     assert_eq!((aws.counts.get("sts"), aws.counts.get("ecr")), (1, 1));
-    assert_eq!(aws.ecr_signers.lock().unwrap().as_slice(), ["ASIASTS0000"], "signed with the STS credentials");
+    assert_eq!(
+        aws.ecr_signers.lock().unwrap().as_slice(),
+        ["ASIASTS0000"],
+        "signed with the STS credentials"
+    );
 
     // Another image, half an hour later: the token is reused.
     clock.advance(Duration::from_secs(1800));
-    assert_resolved(w, &resolve(&r, &format!("{}/chalk/one:1.0", reg.addr)).await, "chalk/one:1.0");
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/chalk/one:1.0", reg.addr)).await,
+        "chalk/one:1.0",
+    );
     assert_eq!((aws.counts.get("sts"), aws.counts.get("ecr")), (1, 1));
 
     // 5 minutes before the 12-hour token expires it is fetched again, with
     // fresh STS credentials (theirs expired after an hour).
     clock.advance(Duration::from_secs(12 * 3600 - 1800 - 299));
-    assert_resolved(w, &resolve(&r, &format!("{}/chalk/flags:1.0", reg.addr)).await, "chalk/flags:1.0");
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/chalk/flags:1.0", reg.addr)).await,
+        "chalk/flags:1.0",
+    );
     assert_eq!((aws.counts.get("sts"), aws.counts.get("ecr")), (2, 2));
-    assert_eq!(aws.ecr_signers.lock().unwrap().as_slice(), ["ASIASTS0000", "ASIASTS0001"]);
-    assert_resolved(w, &resolve(&r, &format!("{}/plain/app:1.0", reg.addr)).await, "plain/app:1.0");
+    assert_eq!(
+        aws.ecr_signers.lock().unwrap().as_slice(),
+        ["ASIASTS0000", "ASIASTS0001"]
+    );
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/plain/app:1.0", reg.addr)).await,
+        "plain/app:1.0",
+    );
     assert_eq!((aws.counts.get("sts"), aws.counts.get("ecr")), (2, 2));
 }
 
@@ -160,8 +194,16 @@ async fn ecr_through_eks_pod_identity_and_through_imdsv2() {
         Arc::new(ManualClock::new()),
     )
     .unwrap();
-    assert_resolved(w, &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await, "chalk/bare:1.0");
-    assert_resolved(w, &resolve(&r, &format!("{}/chalk/one:1.0", reg.addr)).await, "chalk/one:1.0");
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        "chalk/bare:1.0",
+    );
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/chalk/one:1.0", reg.addr)).await,
+        "chalk/one:1.0",
+    );
     assert_eq!((aws.counts.get("pod-identity"), aws.counts.get("ecr")), (1, 1));
     assert_eq!(aws.ecr_signers.lock().unwrap().as_slice(), ["ASIAPOD0000"]);
 
@@ -171,17 +213,33 @@ async fn ecr_through_eks_pod_identity_and_through_imdsv2() {
         ("AWS_ENDPOINT_URL_ECR", aws.url.as_str()),
     ]);
     let mut config = ecr_config(&[&reg], &reg);
-    let off = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(ManualClock::new())).unwrap();
-    assert!(off.credential_sources().is_empty(), "auto: nothing shows an AWS identity");
+    let off = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(ManualClock::new()))
+        .unwrap();
+    assert!(
+        off.credential_sources().is_empty(),
+        "auto: nothing shows an AWS identity"
+    );
     config.credentials.ecr.enabled = Toggle::On;
-    let r = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(ManualClock::new())).unwrap();
-    assert_resolved(w, &resolve(&r, &format!("{}/chalk/flags:1.0", reg.addr)).await, "chalk/flags:1.0");
+    let r = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(ManualClock::new()))
+        .unwrap();
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/chalk/flags:1.0", reg.addr)).await,
+        "chalk/flags:1.0",
+    );
     assert_eq!(
-        (aws.counts.get("imds-token"), aws.counts.get("imds-role"), aws.counts.get("imds-credentials")),
+        (
+            aws.counts.get("imds-token"),
+            aws.counts.get("imds-role"),
+            aws.counts.get("imds-credentials")
+        ),
         (1, 1, 1)
     );
     assert_eq!(aws.counts.get("ecr"), 2);
-    assert_eq!(aws.ecr_signers.lock().unwrap().last().map(String::as_str), Some("ASIAIMDS0001"));
+    assert_eq!(
+        aws.ecr_signers.lock().unwrap().last().map(String::as_str),
+        Some("ASIAIMDS0001")
+    );
 }
 
 #[tokio::test]
@@ -200,21 +258,38 @@ async fn a_failing_source_falls_through_to_anonymous_and_is_reported_once_per_in
     let mut config = ecr_config(&[&w.plain], &w.plain);
     config.insecure.push(w.plain.addr.clone());
     let clock = ManualClock::new();
-    let r = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(clock.clone())).unwrap();
+    let r =
+        RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(clock.clone())).unwrap();
     let failures = || {
         failure_metric()
             .get_or_create(&SourceLabel { source: "ecr".into() })
             .get()
     };
     let before = failures();
-    assert_resolved(w, &resolve(&r, &format!("{}/chalk/bare:1.0", w.plain.addr)).await, "chalk/bare:1.0");
-    assert_resolved(w, &resolve(&r, &format!("{}/chalk/one:1.0", w.plain.addr)).await, "chalk/one:1.0");
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/chalk/bare:1.0", w.plain.addr)).await,
+        "chalk/bare:1.0",
+    );
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/chalk/one:1.0", w.plain.addr)).await,
+        "chalk/one:1.0",
+    );
     assert_eq!(aws.counts.get("sts"), 1, "not asked again within the retry interval");
     assert_eq!(aws.counts.get("ecr"), 0);
     assert_eq!(failures() - before, 1, "reported once");
     clock.advance(Duration::from_secs(61));
-    assert_resolved(w, &resolve(&r, &format!("{}/chalk/flags:1.0", w.plain.addr)).await, "chalk/flags:1.0");
-    assert_eq!(aws.counts.get("sts"), 2, "asked again after registry.credentials.retryInterval");
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/chalk/flags:1.0", w.plain.addr)).await,
+        "chalk/flags:1.0",
+    );
+    assert_eq!(
+        aws.counts.get("sts"),
+        2,
+        "asked again after registry.credentials.retryInterval"
+    );
     assert_eq!(failures() - before, 2);
 }
 
@@ -228,13 +303,26 @@ async fn google_from_the_metadata_server_and_from_a_service_account_key() {
     config.credentials.google.registries = patterns(&[&reg.addr]);
     let env = Environment::from_vars([("GCE_METADATA_HOST", google.host.as_str())]);
     let clock = ManualClock::new();
-    let r = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(clock.clone())).unwrap();
+    let r =
+        RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(clock.clone())).unwrap();
     assert_eq!(r.credential_sources(), ["google"]);
-    assert_resolved(w, &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await, "chalk/bare:1.0");
-    assert_resolved(w, &resolve(&r, &format!("{}/chalk/one:1.0", reg.addr)).await, "chalk/one:1.0");
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        "chalk/bare:1.0",
+    );
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/chalk/one:1.0", reg.addr)).await,
+        "chalk/one:1.0",
+    );
     assert_eq!(google.counts.get("metadata"), 1);
     clock.advance(Duration::from_secs(3599 - 299));
-    assert_resolved(w, &resolve(&r, &format!("{}/chalk/flags:1.0", reg.addr)).await, "chalk/flags:1.0");
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/chalk/flags:1.0", reg.addr)).await,
+        "chalk/flags:1.0",
+    );
     assert_eq!(google.counts.get("metadata"), 2, "refreshed 5 minutes before expiry");
 
     // A service-account key: a JWT bearer grant the stand-in verifies.
@@ -251,9 +339,18 @@ async fn google_from_the_metadata_server_and_from_a_service_account_key() {
     config.credentials.google.enabled = Toggle::Auto;
     config.credentials.google.registries = patterns(&[&sa_reg.addr]);
     let env = Environment::from_vars([("GOOGLE_APPLICATION_CREDENTIALS", key_path.to_str().unwrap())]);
-    let r = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(ManualClock::new())).unwrap();
-    assert_resolved(w, &resolve(&r, &format!("{}/chalk/bare:1.0", sa_reg.addr)).await, "chalk/bare:1.0");
-    assert_resolved(w, &resolve(&r, &format!("{}/plain/app:1.0", sa_reg.addr)).await, "plain/app:1.0");
+    let r = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(ManualClock::new()))
+        .unwrap();
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/chalk/bare:1.0", sa_reg.addr)).await,
+        "chalk/bare:1.0",
+    );
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/plain/app:1.0", sa_reg.addr)).await,
+        "plain/app:1.0",
+    );
     assert_eq!((google.counts.get("oauth"), google.counts.get("metadata")), (1, 0));
 }
 
@@ -276,10 +373,19 @@ async fn acr_through_aks_workload_identity_and_managed_identity() {
         ("AZURE_FEDERATED_TOKEN_FILE", token_file.to_str().unwrap()),
         ("AZURE_AUTHORITY_HOST", authority.as_str()),
     ]);
-    let r = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(ManualClock::new())).unwrap();
+    let r = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(ManualClock::new()))
+        .unwrap();
     assert_eq!(r.credential_sources(), ["azure"]);
-    assert_resolved(w, &resolve(&r, &format!("{}/chalk/bare:1.0", acr.addr)).await, "chalk/bare:1.0");
-    assert_resolved(w, &resolve(&r, &format!("{}/chalk/one:1.0", acr.addr)).await, "chalk/one:1.0");
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/chalk/bare:1.0", acr.addr)).await,
+        "chalk/bare:1.0",
+    );
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/chalk/one:1.0", acr.addr)).await,
+        "chalk/one:1.0",
+    );
     assert_eq!((entra.counts.get("entra"), acr.counts.get("exchange")), (1, 1));
     assert!(acr.counts.get("token") >= 1);
 
@@ -290,8 +396,13 @@ async fn acr_through_aks_workload_identity_and_managed_identity() {
     config.credentials.azure.registries = patterns(&[&acr2.addr]);
     config.credentials.azure.enabled = Toggle::On;
     let env = Environment::from_vars([("AZURE_POD_IDENTITY_AUTHORITY_HOST", entra.url.as_str())]);
-    let r = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(ManualClock::new())).unwrap();
-    assert_resolved(w, &resolve(&r, &format!("{}/chalk/flags:1.0", acr2.addr)).await, "chalk/flags:1.0");
+    let r = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(ManualClock::new()))
+        .unwrap();
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/chalk/flags:1.0", acr2.addr)).await,
+        "chalk/flags:1.0",
+    );
     assert_eq!((entra.counts.get("imds"), acr2.counts.get("exchange")), (1, 1));
 }
 
@@ -316,18 +427,38 @@ async fn credentials_of_one_source_never_reach_another_host_and_the_guard_stays_
         ("AWS_ENDPOINT_URL_ECR", aws.url.as_str()),
         ("GCE_METADATA_HOST", google.host.as_str()),
     ]);
-    let r = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(ManualClock::new())).unwrap();
+    let r = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(ManualClock::new()))
+        .unwrap();
     assert_eq!(r.credential_sources(), ["ecr", "google"]);
-    assert_resolved(w, &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await, "chalk/bare:1.0");
-    assert_resolved(w, &resolve(&r, &format!("{}/chalk/bare:1.0", other.addr)).await, "chalk/bare:1.0");
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        "chalk/bare:1.0",
+    );
+    assert_resolved(
+        w,
+        &resolve(&r, &format!("{}/chalk/bare:1.0", other.addr)).await,
+        "chalk/bare:1.0",
+    );
     let seen = other.authorizations.lock().unwrap().clone();
-    assert!(!seen.is_empty() && seen.iter().all(String::is_empty), "the other registry saw {seen:?}");
-    assert_eq!(google.counts.get("metadata"), 0, "no image on the Google source's registries");
+    assert!(
+        !seen.is_empty() && seen.iter().all(String::is_empty),
+        "the other registry saw {seen:?}"
+    );
+    assert_eq!(
+        google.counts.get("metadata"),
+        0,
+        "no image on the Google source's registries"
+    );
     assert_eq!(aws.counts.get("ecr"), 1);
 
     // The credential endpoints are reachable by the sources only: an image
     // naming them is refused by the guard (they are not in allowPrivate).
-    for endpoint in [google.host.clone(), aws.url.trim_start_matches("http://").to_string(), "169.254.169.254".into()] {
+    for endpoint in [
+        google.host.clone(),
+        aws.url.trim_start_matches("http://").to_string(),
+        "169.254.169.254".into(),
+    ] {
         let facts = resolve(&r, &format!("{endpoint}/latest/meta-data:1")).await;
         let why = reason(&facts);
         assert!(why.contains("refused"), "{endpoint}: {why}");
@@ -340,10 +471,26 @@ async fn credentials_of_one_source_never_reach_another_host_and_the_guard_stays_
 fn bad_credential_settings_name_the_field_and_line() {
     use entrypoint_guard::config::Config;
     let cases = [
-        ("registry:\n  credentials:\n    ecr:\n      region: evil.com/x\n", "registry.credentials.ecr.region", "invalid AWS region"),
-        ("registry:\n  credentials:\n    azure:\n      registries: ['[.io']\n", "registry.credentials.azure.registries[0]", "invalid registry pattern"),
-        ("registry:\n  credentials:\n    google:\n      enabled: maybe\n", "registry.credentials.google.enabled", "expected true, false or \"auto\""),
-        ("registry:\n  mirrors:\n    docker.io: ['http://m.corp']\n", "registry.mirrors.docker.io[0]", "invalid mirror"),
+        (
+            "registry:\n  credentials:\n    ecr:\n      region: evil.com/x\n",
+            "registry.credentials.ecr.region",
+            "invalid AWS region",
+        ),
+        (
+            "registry:\n  credentials:\n    azure:\n      registries: ['[.io']\n",
+            "registry.credentials.azure.registries[0]",
+            "invalid registry pattern",
+        ),
+        (
+            "registry:\n  credentials:\n    google:\n      enabled: maybe\n",
+            "registry.credentials.google.enabled",
+            "expected true, false or \"auto\"",
+        ),
+        (
+            "registry:\n  mirrors:\n    docker.io: ['http://m.corp']\n",
+            "registry.mirrors.docker.io[0]",
+            "invalid mirror",
+        ),
     ];
     for (yaml, field, message) in cases {
         let e = Config::from_yaml(yaml, "c.yaml").unwrap_err().to_string();

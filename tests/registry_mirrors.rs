@@ -48,7 +48,11 @@ async fn resolve_with(config: &RegistryConfig, credentials: Arc<dyn CredentialSo
     let r = RegistryResolver::new(config, credentials).unwrap();
     let images = vec![image.to_string()];
     let facts = r
-        .resolve(&images, &LookupContext::default(), Instant::now() + Duration::from_secs(20))
+        .resolve(
+            &images,
+            &LookupContext::default(),
+            Instant::now() + Duration::from_secs(20),
+        )
         .await;
     facts.get(image).cloned().unwrap()
 }
@@ -72,7 +76,11 @@ async fn registry_down_resolves_through_the_mirror_and_pins_the_image_as_written
     let digest = w.images.digest("chalk/bare:1.0");
     assert!(known(&facts), "{facts:?}");
     assert_eq!(facts.digest.as_deref(), Some(digest));
-    assert_eq!(facts.source.as_deref(), Some(plain), "the facts name the mirror that answered");
+    assert_eq!(
+        facts.source.as_deref(),
+        Some(plain),
+        "the facts name the mirror that answered"
+    );
 
     // The engine pins the image as written and records which host answered.
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "demo"},
@@ -82,7 +90,8 @@ async fn registry_down_resolves_through_the_mirror_and_pins_the_image_as_written
     let patch = serde_json::to_value(&out.patch).unwrap();
     let ops = patch.as_array().unwrap();
     assert!(
-        ops.iter().any(|op| op["path"] == "/spec/containers/0/image" && op["value"] == format!("{image}@{digest}")),
+        ops.iter()
+            .any(|op| op["path"] == "/spec/containers/0/image" && op["value"] == format!("{image}@{digest}")),
         "{patch:#}"
     );
     let trace = ops
@@ -96,7 +105,11 @@ async fn registry_down_resolves_through_the_mirror_and_pins_the_image_as_written
         .unwrap_or_else(|| panic!("no trace annotation in {patch:#}"));
     let trace: serde_json::Value = serde_json::from_str(trace).unwrap();
     assert_eq!(trace[&image], format!("{digest} from {plain}"));
-    assert!(out.findings.iter().any(|f| f.message.contains(&format!("by mirror {plain}"))));
+    assert!(
+        out.findings
+            .iter()
+            .any(|f| f.message.contains(&format!("by mirror {plain}")))
+    );
 }
 
 #[tokio::test]
@@ -127,7 +140,11 @@ async fn a_mirror_has_its_own_path_prefix_tls_and_credentials() {
     let plain = w.plain.addr.as_str();
     let config_prefix = config(&[&upstream, plain], &[(&upstream, &[&format!("{plain}/chalk")])]);
     let facts = resolve(&config_prefix, &format!("{upstream}/flags:1.0")).await;
-    assert_eq!(facts.digest.as_deref(), Some(w.images.digest("chalk/flags:1.0")), "{facts:?}");
+    assert_eq!(
+        facts.digest.as_deref(),
+        Some(w.images.digest("chalk/flags:1.0")),
+        "{facts:?}"
+    );
 
     // A TLS mirror with basic auth: its CA file and its own credentials.
     let tls = w.registry(
@@ -146,6 +163,10 @@ async fn a_mirror_has_its_own_path_prefix_tls_and_credentials() {
     let docker = registry::docker_config(dir.path(), "config.json", &[(&tls.addr, "mirror-user", "mirror-pass")]);
     let creds = Arc::new(DockerConfigCredentials::from_path(&docker).unwrap());
     let facts = resolve_with(&config, creds, &image).await;
-    assert_eq!(facts.digest.as_deref(), Some(w.images.digest("chalk/bare:1.0")), "{facts:?}");
+    assert_eq!(
+        facts.digest.as_deref(),
+        Some(w.images.digest("chalk/bare:1.0")),
+        "{facts:?}"
+    );
     assert_eq!(facts.source.as_deref(), Some(tls.addr.as_str()));
 }

@@ -45,7 +45,8 @@ printf '{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialP
 "#;
 
 const HANGING: &str = "#!/bin/sh\ncat > /dev/null\necho run >> \"$COUNT\"\nexec sleep 60\n";
-const GARBAGE: &str = "#!/bin/sh\ncat > /dev/null\necho run >> \"$COUNT\"\necho 'this is not a CredentialProviderResponse'\n";
+const GARBAGE: &str =
+    "#!/bin/sh\ncat > /dev/null\necho run >> \"$COUNT\"\necho 'this is not a CredentialProviderResponse'\n";
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -77,7 +78,15 @@ fn write_plugin(bin: &Path, name: &str, script: &str) {
 }
 
 /// A plugin `name` matching `match_images`, answering for `auth_key`.
-fn setup(name: &str, script: &str, match_images: &[&str], key_type: &str, duration: &str, auth_key: &str, regs: &[&Registry]) -> Setup {
+fn setup(
+    name: &str,
+    script: &str,
+    match_images: &[&str],
+    key_type: &str,
+    duration: &str,
+    auth_key: &str,
+    regs: &[&Registry],
+) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
@@ -112,13 +121,20 @@ fn resolver(s: &Setup, clock: &ManualClock) -> RegistryResolver {
 async fn resolve(r: &RegistryResolver, image: &str) -> ImageFacts {
     let images = vec![image.to_string()];
     let facts = r
-        .resolve(&images, &LookupContext::default(), Instant::now() + Duration::from_secs(20))
+        .resolve(
+            &images,
+            &LookupContext::default(),
+            Instant::now() + Duration::from_secs(20),
+        )
         .await;
     facts.get(image).cloned().unwrap()
 }
 
 fn resolved(facts: &ImageFacts, repo_tag: &str) {
-    assert!(matches!(facts.entrypoint, Entrypoint::Known { .. }), "{repo_tag}: {facts:?}");
+    assert!(
+        matches!(facts.entrypoint, Entrypoint::Known { .. }),
+        "{repo_tag}: {facts:?}"
+    );
     assert_eq!(facts.digest.as_deref(), Some(world().images.digest(repo_tag)));
 }
 
@@ -136,9 +152,18 @@ async fn image_key_answers_are_cached_per_image_for_their_duration() {
     let clock = ManualClock::new();
     let r = resolver(&s, &clock);
     assert_eq!(r.credential_sources(), ["plugin/image-plugin"]);
-    resolved(&resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await, "chalk/bare:1.0");
-    resolved(&resolve(&r, &format!("{}/chalk/one:1.0", reg.addr)).await, "chalk/one:1.0");
-    resolved(&resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await, "chalk/bare:1.0");
+    resolved(
+        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        "chalk/bare:1.0",
+    );
+    resolved(
+        &resolve(&r, &format!("{}/chalk/one:1.0", reg.addr)).await,
+        "chalk/one:1.0",
+    );
+    resolved(
+        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        "chalk/bare:1.0",
+    );
     assert_eq!(s.count(), 2, "one run per image name");
     let requests = s.requests();
     assert_eq!(
@@ -147,37 +172,90 @@ async fn image_key_answers_are_cached_per_image_for_their_duration() {
             "image": format!("{}/chalk/bare", reg.addr)})
     );
     clock.advance(Duration::from_secs(601));
-    resolved(&resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await, "chalk/bare:1.0");
+    resolved(
+        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        "chalk/bare:1.0",
+    );
     assert_eq!(s.count(), 3, "run again after cacheDuration");
 }
 
 #[tokio::test]
 async fn registry_and_global_keys_serve_every_image_they_cover_and_zero_caches_nothing() {
     let reg = protected("plugins-registry");
-    let s = setup("registry-plugin", PLUGIN, &[&reg.addr], "Registry", "1h", &reg.addr, &[reg]);
+    let s = setup(
+        "registry-plugin",
+        PLUGIN,
+        &[&reg.addr],
+        "Registry",
+        "1h",
+        &reg.addr,
+        &[reg],
+    );
     let r = resolver(&s, &ManualClock::new());
-    resolved(&resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await, "chalk/bare:1.0");
-    resolved(&resolve(&r, &format!("{}/chalk/one:1.0", reg.addr)).await, "chalk/one:1.0");
+    resolved(
+        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        "chalk/bare:1.0",
+    );
+    resolved(
+        &resolve(&r, &format!("{}/chalk/one:1.0", reg.addr)).await,
+        "chalk/one:1.0",
+    );
     assert_eq!(s.count(), 1, "one run for the registry");
 
     // Global: one run for every image the plugin matches; only the auth
     // entries matching an image give it credentials.
     let other = protected("plugins-other");
-    let s = setup("global-plugin", PLUGIN, &[&reg.addr, &other.addr], "Global", "1h", &reg.addr, &[reg, other]);
+    let s = setup(
+        "global-plugin",
+        PLUGIN,
+        &[&reg.addr, &other.addr],
+        "Global",
+        "1h",
+        &reg.addr,
+        &[reg, other],
+    );
     let r = resolver(&s, &ManualClock::new());
-    resolved(&resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await, "chalk/bare:1.0");
-    resolved(&resolve(&r, &format!("{}/chalk/flags:1.0", reg.addr)).await, "chalk/flags:1.0");
+    resolved(
+        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        "chalk/bare:1.0",
+    );
+    resolved(
+        &resolve(&r, &format!("{}/chalk/flags:1.0", reg.addr)).await,
+        "chalk/flags:1.0",
+    );
     unauthorized(&resolve(&r, &format!("{}/chalk/bare:1.0", other.addr)).await);
     assert_eq!(s.count(), 1, "one run in all");
 
-    let s = setup("no-cache-plugin", PLUGIN, &[&reg.addr], "Image", "0s", &reg.addr, &[reg]);
+    let s = setup(
+        "no-cache-plugin",
+        PLUGIN,
+        &[&reg.addr],
+        "Image",
+        "0s",
+        &reg.addr,
+        &[reg],
+    );
     let r = resolver(&s, &ManualClock::new());
-    resolved(&resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await, "chalk/bare:1.0");
-    resolved(&resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await, "chalk/bare:1.0");
+    resolved(
+        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        "chalk/bare:1.0",
+    );
+    resolved(
+        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        "chalk/bare:1.0",
+    );
     assert_eq!(s.count(), 2, "cacheDuration 0: asked every time");
 
     // An image the plugin does not match never runs it.
-    let s = setup("elsewhere-plugin", PLUGIN, &["*.azurecr.io"], "Global", "1h", &reg.addr, &[reg]);
+    let s = setup(
+        "elsewhere-plugin",
+        PLUGIN,
+        &["*.azurecr.io"],
+        "Global",
+        "1h",
+        &reg.addr,
+        &[reg],
+    );
     let r = resolver(&s, &ManualClock::new());
     unauthorized(&resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await);
     assert_eq!(s.count(), 0);
@@ -186,14 +264,21 @@ async fn registry_and_global_keys_serve_every_image_they_cover_and_zero_caches_n
 #[tokio::test]
 async fn a_hanging_plugin_is_killed_at_its_timeout_and_garbage_is_refused() {
     let reg = protected("plugins-bad");
-    let failures = |source: &str| failure_metric().get_or_create(&SourceLabel { source: source.into() }).get();
+    let failures = |source: &str| {
+        failure_metric()
+            .get_or_create(&SourceLabel { source: source.into() })
+            .get()
+    };
 
     let s = setup("hanging", HANGING, &[&reg.addr], "Image", "1h", &reg.addr, &[reg]);
     let clock = ManualClock::new();
     let r = resolver(&s, &clock);
     let started = Instant::now();
     unauthorized(&resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await);
-    assert!(started.elapsed() < Duration::from_secs(15), "the plugin's timeout stopped it");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the plugin's timeout stopped it"
+    );
     unauthorized(&resolve(&r, &format!("{}/chalk/one:1.0", reg.addr)).await);
     assert_eq!(s.count(), 2, "each image ran once");
     unauthorized(&resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await);
@@ -216,18 +301,49 @@ async fn bad_plugin_configuration_names_the_file_line_and_field() {
     let file: PathBuf = s.config.credentials.kubelet_plugins.config.clone().unwrap();
     let original = std::fs::read_to_string(&file).unwrap();
     let cases = [
-        (original.replace("name: ok-plugin", "name: missing-plugin"), "providers[0].name", "missing-plugin"),
-        (original.replace("credentialprovider.kubelet.k8s.io/v1", "credentialprovider.kubelet.k8s.io/v9"), "providers[0].apiVersion", ":7:"),
-        (original.replace("defaultCacheDuration: 10m", "defaultCacheDuration: soon"), "defaultCacheDuration", ":6:"),
-        (original.replace("matchImages: [", "matchImages: [\"[bad\", "), "providers[0].matchImages", "[bad"),
-        (original.replace("    args:", "    bogus: 1\n    args:"), "bogus", "unknown field"),
+        (
+            original.replace("name: ok-plugin", "name: missing-plugin"),
+            "providers[0].name",
+            "missing-plugin",
+        ),
+        (
+            original.replace(
+                "credentialprovider.kubelet.k8s.io/v1",
+                "credentialprovider.kubelet.k8s.io/v9",
+            ),
+            "providers[0].apiVersion",
+            ":7:",
+        ),
+        (
+            original.replace("defaultCacheDuration: 10m", "defaultCacheDuration: soon"),
+            "defaultCacheDuration",
+            ":6:",
+        ),
+        (
+            original.replace("matchImages: [", "matchImages: [\"[bad\", "),
+            "providers[0].matchImages",
+            "[bad",
+        ),
+        (
+            original.replace("    args:", "    bogus: 1\n    args:"),
+            "bogus",
+            "unknown field",
+        ),
     ];
     for (text, field, detail) in cases {
         std::fs::write(&file, &text).unwrap();
-        let e = RegistryResolver::with_environment(&s.config, Arc::new(NoCredentials), &Environment::default(), Arc::new(ManualClock::new()))
-            .err()
-            .expect("a bad plugin configuration is refused")
-            .to_string();
-        assert!(e.contains(&file.display().to_string()) && e.contains(field) && e.contains(detail), "{e}");
+        let e = RegistryResolver::with_environment(
+            &s.config,
+            Arc::new(NoCredentials),
+            &Environment::default(),
+            Arc::new(ManualClock::new()),
+        )
+        .err()
+        .expect("a bad plugin configuration is refused")
+        .to_string();
+        assert!(
+            e.contains(&file.display().to_string()) && e.contains(field) && e.contains(detail),
+            "{e}"
+        );
     }
 }

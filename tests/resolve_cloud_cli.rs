@@ -86,7 +86,10 @@ fn setup(w: &World) -> Setup {
 }
 
 fn containers(s: &Setup) -> Vec<Value> {
-    vec![shape_container(shape("bare"), &s.google.addr), shape_container(shape("one"), &s.plugged.addr)]
+    vec![
+        shape_container(shape("bare"), &s.google.addr),
+        shape_container(shape("one"), &s.plugged.addr),
+    ]
 }
 
 /// The binary with a clean environment plus the metadata stand-in's address.
@@ -132,10 +135,25 @@ async fn review_and_audit_resolve_with_the_cloud_identity_and_the_kubelet_plugin
         .args(["review", "--resolve", "-o", "yaml", "-f"])
         .arg(&manifest);
     let out = output(review).await;
-    assert_eq!(out.status.code(), Some(1), "findings exit 1; stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "findings exit 1; stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let docs = yaml_documents(&String::from_utf8_lossy(&out.stdout));
-    assert_fixed(container(&docs[0], "bare"), shape("bare"), &s.google.addr, w.images.digest("chalk/bare:1.0"));
-    assert_fixed(container(&docs[0], "one"), shape("one"), &s.plugged.addr, w.images.digest("chalk/one:1.0"));
+    assert_fixed(
+        container(&docs[0], "bare"),
+        shape("bare"),
+        &s.google.addr,
+        w.images.digest("chalk/bare:1.0"),
+    );
+    assert_fixed(
+        container(&docs[0], "one"),
+        shape("one"),
+        &s.plugged.addr,
+        w.images.digest("chalk/one:1.0"),
+    );
     assert_eq!((google.counts.get("metadata"), plugin_runs(&s)), (1, 1));
 
     // audit --resolve, against a stand-in API server listing the same Deployment.
@@ -146,10 +164,15 @@ async fn review_and_audit_resolve_with_the_cloud_identity_and_the_kubelet_plugin
         d["metadata"]["uid"] = json!("uid-cloud");
         d
     };
-    let fixtures: HashMap<String, String> = ["registry.example/app:1.0", "registry.example/init:1.0", "registry.example/sidecar:1.0", "registry.example/tool:2.3"]
-        .into_iter()
-        .map(|i| (i.to_string(), format!("{}/plain/app:1.0", s.plugged.addr)))
-        .collect();
+    let fixtures: HashMap<String, String> = [
+        "registry.example/app:1.0",
+        "registry.example/init:1.0",
+        "registry.example/sidecar:1.0",
+        "registry.example/tool:2.3",
+    ]
+    .into_iter()
+    .map(|i| (i.to_string(), format!("{}/plain/app:1.0", s.plugged.addr)))
+    .collect();
     let server = ApiServer::start(Behaviour {
         images: fixtures,
         extra: HashMap::from([("/apis/apps/v1/deployments".to_string(), vec![item])]),
@@ -183,6 +206,10 @@ async fn review_and_audit_resolve_with_the_cloud_identity_and_the_kubelet_plugin
         let expected = format!("{reg}/{repo_tag}@{}", w.images.digest(repo_tag));
         assert!(pins.contains(&expected), "{expected} not in {pins:?}");
     }
-    assert_eq!(google.counts.get("metadata"), 2, "the audit process asked the metadata server once");
+    assert_eq!(
+        google.counts.get("metadata"),
+        2,
+        "the audit process asked the metadata server once"
+    );
     assert_eq!(plugin_runs(&s), 2, "and ran the plugin once for the registry");
 }

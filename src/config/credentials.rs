@@ -71,9 +71,9 @@ impl HostPattern {
             ));
         }
         let host = s.split('/').next().unwrap_or_default();
-        let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-            if port.parse::<u16>().is_ok() { h } else { host }
-        });
+        let host = host
+            .rsplit_once(':')
+            .map_or(host, |(h, port)| if port.parse::<u16>().is_ok() { h } else { host });
         for label in host.split('.') {
             if label.is_empty() {
                 return Err(format!("invalid registry pattern {s:?}: empty DNS label"));
@@ -172,7 +172,8 @@ impl Region {
     pub fn parse(s: &str) -> Result<Self, String> {
         let ok = !s.is_empty()
             && s.len() <= 32
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !s.starts_with('-')
             && !s.ends_with('-');
         if ok {
@@ -284,8 +285,15 @@ impl Mirror {
             return Err(bad("the first part must be a registry host"));
         }
         // The same rules as an image: `host/prefix/x` must be a valid reference.
-        crate::image::Reference::parse(&format!("{host}/{}x", if prefix.is_empty() { String::new() } else { format!("{prefix}/") }))
-            .map_err(|e| bad(&e.to_string()))?;
+        crate::image::Reference::parse(&format!(
+            "{host}/{}x",
+            if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            }
+        ))
+        .map_err(|e| bad(&e.to_string()))?;
         Ok(Mirror {
             host: host.to_ascii_lowercase(),
             prefix: prefix.to_string(),
@@ -324,9 +332,12 @@ pub struct RegistryHost(pub String);
 impl<'de> Deserialize<'de> for RegistryHost {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        let m = Mirror::parse(&s).map_err(|_| de::Error::custom(format!("{s:?} is not a registry host (host[:port])")))?;
+        let m =
+            Mirror::parse(&s).map_err(|_| de::Error::custom(format!("{s:?} is not a registry host (host[:port])")))?;
         if !m.prefix.is_empty() {
-            return Err(de::Error::custom(format!("{s:?}: a mirrored registry is a host, without a path")));
+            return Err(de::Error::custom(format!(
+                "{s:?}: a mirrored registry is a host, without a path"
+            )));
         }
         let host = match m.host.as_str() {
             "index.docker.io" | "registry-1.docker.io" => crate::image::reference::DOCKER_HUB.to_string(),

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{ImageFilter, Mode, Policy, Scope, Strategy, UnknownImages};
 use crate::image::{Entrypoint, Facts, ImageFacts, PlatformEntrypoint, Reference};
-pub use credentials::{CredentialsConfig, HostPattern, Mirror, RegistryHost, Region, Toggle};
+pub use credentials::{CredentialsConfig, HostPattern, Mirror, Region, RegistryHost, Toggle};
 pub use registry::RegistryConfig;
 pub use server::ServerConfig;
 pub use values::{Pattern, Prefix, Span, WrapperPrefix};

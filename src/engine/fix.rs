@@ -178,7 +178,10 @@ pub(super) fn pin(at: &ContainerRef, object_at: &str, facts: &ImageFacts, policy
     let digest = facts.digest.as_deref()?;
     let pinned = reference.pinned(digest, policy.keep_tag);
     let message = match facts.source.as_deref() {
-        Some(mirror) => format!("image {} resolved to {digest} by mirror {mirror}; pinned as {pinned}", at.image),
+        Some(mirror) => format!(
+            "image {} resolved to {digest} by mirror {mirror}; pinned as {pinned}",
+            at.image
+        ),
         None => format!("image {} resolved to {digest}; pinned as {pinned}", at.image),
     };
     Some(pin_to(at, object_at, pinned, message))

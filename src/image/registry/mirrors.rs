@@ -89,7 +89,10 @@ mod tests {
         let config = RegistryConfig {
             mirrors: [(
                 RegistryHost("docker.io".into()),
-                vec![Mirror::parse("mirror.corp:5000").unwrap(), Mirror::parse("harbor.corp/hub").unwrap()],
+                vec![
+                    Mirror::parse("mirror.corp:5000").unwrap(),
+                    Mirror::parse("harbor.corp/hub").unwrap(),
+                ],
             )]
             .into_iter()
             .collect(),
@@ -116,7 +119,13 @@ mod tests {
             ]
         );
         assert_eq!(mirrors(false).endpoints(&r).len(), 2, "no fallback: mirrors only");
-        let other = Reference::parse("ghcr.io/a/b@sha256:0000000000000000000000000000000000000000000000000000000000000000").unwrap();
-        assert_eq!(mirrors(false).endpoints(&other).len(), 1, "unmirrored registries are asked directly");
+        let other =
+            Reference::parse("ghcr.io/a/b@sha256:0000000000000000000000000000000000000000000000000000000000000000")
+                .unwrap();
+        assert_eq!(
+            mirrors(false).endpoints(&other).len(),
+            1,
+            "unmirrored registries are asked directly"
+        );
     }
 }

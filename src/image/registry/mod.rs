@@ -41,6 +41,7 @@ pub mod fetch;
 pub mod guard;
 pub mod keychain;
 pub mod kube_credentials;
+mod lookup;
 pub mod mirrors;
 pub mod proxy;
 pub mod resolver;

@@ -14,6 +14,7 @@ use super::docker_config::RegistryCredential;
 use super::fetch::{self, LookupError};
 use super::guard::{AccessPolicy, split_host_port};
 use super::keychain::{Clock, Environment, KeychainError, Keychains, SystemClock};
+use super::lookup::{Endpoint, Lookup, oci_reference};
 use super::mirrors::Mirrors;
 use super::proxy::GuardedProxy;
 use crate::config::RegistryConfig;
@@ -139,23 +140,6 @@ impl Resolver for RegistryResolver {
     }
 }
 
-/// One image to look up: the places to ask (mirrors first, then the
-/// registry itself) with the credentials each may use, and its cache key.
-struct Lookup {
-    reference: Reference,
-    endpoints: Vec<Endpoint>,
-    key: CacheKey,
-}
-
-/// One place to ask for an image: its reference on that host and the
-/// credentials that match that host.
-struct Endpoint {
-    reference: Reference,
-    credentials: Vec<RegistryCredential>,
-    /// A mirror (its host is recorded on the facts it answers).
-    mirror: bool,
-}
-
 impl Inner {
     async fn resolve(self: Arc<Self>, images: &[String], ctx: &LookupContext, deadline: Instant) -> Facts {
         let deadline = tokio::time::Instant::from_std(deadline);
@@ -255,7 +239,11 @@ impl Inner {
         for (endpoint, mirror) in self.mirrors.endpoints(&reference) {
             let mut credentials: Vec<RegistryCredential> = Vec::new();
             let dynamic = self.keychains.credentials(&endpoint).await;
-            for c in static_credentials.iter().filter(|c| c.matches(&endpoint)).chain(&dynamic) {
+            for c in static_credentials
+                .iter()
+                .filter(|c| c.matches(&endpoint))
+                .chain(&dynamic)
+            {
                 if !credentials.iter().any(|k| k.identity() == c.identity()) {
                     credentials.push(c.clone());
                 }
@@ -380,61 +368,6 @@ impl Inner {
             self.cache.insert(digest_key, Arc::new(Ok(facts.clone()))).await;
         }
         Ok(facts)
-    }
-}
-
-impl Lookup {
-    fn new(reference: Reference, endpoints: Vec<Endpoint>) -> Self {
-        // Who asks: the credential identities on each endpoint, so facts
-        // found with one credential never answer a caller without it.
-        let identities = endpoints
-            .iter()
-            .map(|e| {
-                let ids = if e.credentials.is_empty() {
-                    ANONYMOUS.to_string()
-                } else {
-                    e.credentials.iter().map(|c| c.identity()).collect::<Vec<_>>().join(",")
-                };
-                if endpoints.len() == 1 {
-                    ids
-                } else {
-                    format!("{}={ids}", e.reference.registry())
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("|");
-        let key = CacheKey {
-            credentials: identities,
-            reference: canonical(&reference),
-            by_digest: reference.digest().is_some(),
-        };
-        Lookup {
-            reference,
-            endpoints,
-            key,
-        }
-    }
-}
-
-/// `registry/repo:tag` or `registry/repo@digest`.
-fn canonical(reference: &Reference) -> String {
-    match reference.digest() {
-        Some(d) => format!("{}/{}@{d}", reference.registry(), reference.repository()),
-        None => format!(
-            "{}/{}:{}",
-            reference.registry(),
-            reference.repository(),
-            reference.tag_or_latest()
-        ),
-    }
-}
-
-fn oci_reference(reference: &Reference) -> oci_client::Reference {
-    let registry = reference.registry().to_string();
-    let repository = reference.repository().to_string();
-    match reference.digest() {
-        Some(d) => oci_client::Reference::with_digest(registry, repository, d.to_string()),
-        None => oci_client::Reference::with_tag(registry, repository, reference.tag_or_latest().to_string()),
     }
 }
 

@@ -13,10 +13,10 @@ use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
+use super::SourceError;
 use super::cache::{Clock, Fresh, TokenCache, refresh_before};
 use super::env::Environment;
 use super::http::{self, CredentialHttp};
-use super::SourceError;
 
 /// Temporary (or long-term) AWS credentials.
 #[derive(Clone)]
@@ -106,16 +106,25 @@ impl AwsIdentity {
         {
             return self.container().await;
         }
-        if env.var("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        if env
+            .var("AWS_EC2_METADATA_DISABLED")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
             return Err(SourceError(
-                "no AWS credentials: no IRSA, Pod Identity or environment keys, and AWS_EC2_METADATA_DISABLED is set".into(),
+                "no AWS credentials: no IRSA, Pod Identity or environment keys, and AWS_EC2_METADATA_DISABLED is set"
+                    .into(),
             ));
         }
         self.imds().await
     }
 
     /// IRSA: STS `AssumeRoleWithWebIdentity` (an unsigned query API call).
-    async fn web_identity(&self, token_file: &str, role_arn: &str, region: &str) -> Result<AwsCredentials, SourceError> {
+    async fn web_identity(
+        &self,
+        token_file: &str,
+        role_arn: &str,
+        region: &str,
+    ) -> Result<AwsCredentials, SourceError> {
         let token = http::read_token_file(token_file, "AWS_WEB_IDENTITY_TOKEN_FILE")?;
         let session = self
             .env
@@ -126,7 +135,8 @@ impl AwsIdentity {
             .var("AWS_REGION")
             .or_else(|| self.env.var("AWS_DEFAULT_REGION"))
             .unwrap_or(region);
-        let endpoint = endpoint_override(&self.env, "STS").unwrap_or_else(|| format!("https://sts.{region}.{}", aws_domain(region)));
+        let endpoint = endpoint_override(&self.env, "STS")
+            .unwrap_or_else(|| format!("https://sts.{region}.{}", aws_domain(region)));
         let form = [
             ("Action", "AssumeRoleWithWebIdentity"),
             ("Version", "2011-06-15"),
@@ -142,7 +152,10 @@ impl AwsIdentity {
     /// EKS Pod Identity / ECS: the container credentials endpoint.
     async fn container(&self) -> Result<AwsCredentials, SourceError> {
         let env = &self.env;
-        let uri = match (env.var("AWS_CONTAINER_CREDENTIALS_FULL_URI"), env.var("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")) {
+        let uri = match (
+            env.var("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+            env.var("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+        ) {
             (_, Some(relative)) => format!("http://169.254.170.2{relative}"),
             (Some(full), None) => full.to_string(),
             (None, None) => unreachable!("checked by the caller"),
@@ -224,7 +237,11 @@ fn check_container_uri(uri: &str) -> Result<(), SourceError> {
     if url.scheme() == "https" {
         return Ok(());
     }
-    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let allowed = host == "localhost"
         || host.parse::<IpAddr>().is_ok_and(|ip| {
             ip.is_loopback()
@@ -345,7 +362,9 @@ mod tests {
         assert_eq!(c.access_key_id, "ASIAEXAMPLE");
         assert_eq!(c.session_token.as_deref(), Some("FwoG&token"));
         assert!(c.expires.is_some());
-        assert!(parse_sts_credentials("<ErrorResponse><Error><Code>AccessDenied</Code></Error></ErrorResponse>").is_err());
+        assert!(
+            parse_sts_credentials("<ErrorResponse><Error><Code>AccessDenied</Code></Error></ErrorResponse>").is_err()
+        );
     }
 
     #[test]

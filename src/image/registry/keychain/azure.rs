@@ -66,7 +66,13 @@ struct ExchangeAnswer {
 
 impl Azure {
     /// The source for `config` in `env`.
-    pub fn new(config: &AzureConfig, env: &Environment, http: CredentialHttp, clock: Arc<dyn Clock>, retry: Duration) -> Self {
+    pub fn new(
+        config: &AzureConfig,
+        env: &Environment,
+        http: CredentialHttp,
+        clock: Arc<dyn Clock>,
+        retry: Duration,
+    ) -> Self {
         let patterns: Vec<&str> = config.registries.iter().map(|p| p.0.as_str()).collect();
         Azure {
             matcher: ImageMatcher::new(&patterns).expect("patterns were checked when read"),
@@ -95,7 +101,13 @@ impl Azure {
             .await
     }
 
-    async fn federated(&self, client: &str, tenant: &str, file: &str, now: SystemTime) -> Result<(String, SystemTime), SourceError> {
+    async fn federated(
+        &self,
+        client: &str,
+        tenant: &str,
+        file: &str,
+        now: SystemTime,
+    ) -> Result<(String, SystemTime), SourceError> {
         let assertion = http::read_token_file(file, "AZURE_FEDERATED_TOKEN_FILE")?;
         let authority = self
             .env
@@ -107,7 +119,10 @@ impl Azure {
             ("client_id", client),
             ("scope", self.scope.as_str()),
             ("grant_type", "client_credentials"),
-            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
             ("client_assertion", assertion.as_str()),
         ];
         let what = format!("Entra token endpoint {url} for client {client}");
@@ -195,7 +210,10 @@ impl Keychain for Azure {
         self.matcher.matches_reference(reference)
     }
 
-    fn credentials<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<Vec<RegistryCredential>, SourceError>> {
+    fn credentials<'a>(
+        &'a self,
+        reference: &'a Reference,
+    ) -> BoxFuture<'a, Result<Vec<RegistryCredential>, SourceError>> {
         Box::pin(async move {
             let registry = reference.registry();
             let token = self.refresh_token(registry).await?;
@@ -210,11 +228,17 @@ mod tests {
 
     #[test]
     fn reads_expiries() {
-        assert_eq!(expires_in(Some(&serde_json::json!("86399"))), Duration::from_secs(86399));
+        assert_eq!(
+            expires_in(Some(&serde_json::json!("86399"))),
+            Duration::from_secs(86399)
+        );
         assert_eq!(expires_in(Some(&serde_json::json!(3599))), Duration::from_secs(3599));
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let token = format!("{}.{}.sig", b64.encode("{}"), b64.encode(r#"{"exp":2000000000}"#));
-        assert_eq!(jwt_expiry(&token), Some(SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000)));
+        assert_eq!(
+            jwt_expiry(&token),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000))
+        );
         assert_eq!(jwt_expiry("opaque"), None);
     }
 }

@@ -135,7 +135,9 @@ impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
     {
         let slot = self
             .slots
-            .get_with(key.to_string(), async { Arc::new(tokio::sync::Mutex::new(Slot::Empty)) })
+            .get_with(key.to_string(), async {
+                Arc::new(tokio::sync::Mutex::new(Slot::Empty))
+            })
             .await;
         let mut slot = slot.lock().await;
         let now = self.clock.now();
@@ -196,7 +198,11 @@ mod tests {
         assert_eq!(cache.get("a", || fetch(true)).await, Ok(0));
         assert_eq!(cache.get("a", || fetch(true)).await, Ok(0));
         clock.advance(Duration::from_secs(3600 - 301));
-        assert_eq!(cache.get("a", || fetch(true)).await, Ok(0), "kept until 5 minutes before expiry");
+        assert_eq!(
+            cache.get("a", || fetch(true)).await,
+            Ok(0),
+            "kept until 5 minutes before expiry"
+        );
         clock.advance(Duration::from_secs(2));
         assert_eq!(cache.get("a", || fetch(true)).await, Ok(1), "refreshed before expiry");
         assert!(cache.get("b", || fetch(false)).await.is_err());
@@ -209,7 +215,10 @@ mod tests {
     #[test]
     fn short_tokens_refresh_halfway() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
-        assert_eq!(refresh_before(now + Duration::from_secs(60), now), now + Duration::from_secs(30));
+        assert_eq!(
+            refresh_before(now + Duration::from_secs(60), now),
+            now + Duration::from_secs(30)
+        );
         assert_eq!(
             refresh_before(now + Duration::from_secs(43200), now),
             now + Duration::from_secs(43200 - 300)

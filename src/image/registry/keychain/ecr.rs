@@ -35,15 +35,21 @@ pub struct Ecr {
 
 impl Ecr {
     /// The source for `config` in `env`.
-    pub fn new(config: &EcrConfig, env: &Environment, http: CredentialHttp, clock: Arc<dyn Clock>, retry: Duration) -> Self {
+    pub fn new(
+        config: &EcrConfig,
+        env: &Environment,
+        http: CredentialHttp,
+        clock: Arc<dyn Clock>,
+        retry: Duration,
+    ) -> Self {
         let patterns: Vec<&str> = config.registries.iter().map(|p| p.0.as_str()).collect();
         Ecr {
             matcher: ImageMatcher::new(&patterns).expect("patterns were checked when read"),
-            region: config
-                .region
-                .as_ref()
-                .map(|r| r.0.clone())
-                .or_else(|| env.var("AWS_REGION").or_else(|| env.var("AWS_DEFAULT_REGION")).map(str::to_string)),
+            region: config.region.as_ref().map(|r| r.0.clone()).or_else(|| {
+                env.var("AWS_REGION")
+                    .or_else(|| env.var("AWS_DEFAULT_REGION"))
+                    .map(str::to_string)
+            }),
             env: env.clone(),
             identity: AwsIdentity::new(env, http.clone(), clock.clone()),
             http,
@@ -94,13 +100,15 @@ impl Ecr {
         let what = format!("ECR GetAuthorizationToken at {endpoint}");
         let url = format!("{endpoint}/");
         let body = b"{}".to_vec();
-        let headers = [
-            ("content-type", "application/x-amz-json-1.1"),
-            ("x-amz-target", TARGET),
-        ];
-        let signed = sign(&url, &headers, &body, region, creds, self.tokens.clock().now()).map_err(|e| SourceError::new(&what, e))?;
+        let headers = [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", TARGET)];
+        let signed = sign(&url, &headers, &body, region, creds, self.tokens.clock().now())
+            .map_err(|e| SourceError::new(&what, e))?;
         let mut request = self.http.direct().post(&url).body(body);
-        for (name, value) in headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).chain(signed) {
+        for (name, value) in headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .chain(signed)
+        {
             request = request.header(name, value);
         }
         let answer: TokenAnswer = http::json(request, &what).await?;
@@ -131,7 +139,10 @@ impl Keychain for Ecr {
         self.matcher.matches_reference(reference)
     }
 
-    fn credentials<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<Vec<RegistryCredential>, SourceError>> {
+    fn credentials<'a>(
+        &'a self,
+        reference: &'a Reference,
+    ) -> BoxFuture<'a, Result<Vec<RegistryCredential>, SourceError>> {
         Box::pin(async move {
             let registry = reference.registry();
             let (user, password) = self.token(registry).await?;
@@ -168,11 +179,19 @@ pub struct EcrHost {
 /// Parses an ECR registry host; `None` for any other host.
 pub fn ecr_host(registry: &str) -> Option<EcrHost> {
     let labels: Vec<&str> = registry.split('.').collect();
-    let account = labels.first().filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))?;
+    let account = labels
+        .first()
+        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))?;
     let (fips, region) = match labels.as_slice() {
-        [_, "dkr", kind @ ("ecr" | "ecr-fips"), region, "amazonaws", "com", rest @ ..] if rest.is_empty() || rest == ["cn"] => {
-            (*kind == "ecr-fips", *region)
-        }
+        [
+            _,
+            "dkr",
+            kind @ ("ecr" | "ecr-fips"),
+            region,
+            "amazonaws",
+            "com",
+            rest @ ..,
+        ] if rest.is_empty() || rest == ["cn"] => (*kind == "ecr-fips", *region),
         [_, kind @ ("dkr-ecr" | "dkr-ecr-fips"), region, "on", "aws"] => (*kind == "dkr-ecr-fips", *region),
         _ => return None,
     };
@@ -235,9 +254,21 @@ mod tests {
                 fips: false
             })
         );
-        assert!(ecr_host("123456789012.dkr.ecr-fips.us-east-1.amazonaws.com").unwrap().fips);
-        assert_eq!(ecr_host("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn").unwrap().region, "cn-north-1");
-        assert_eq!(ecr_host("123456789012.dkr-ecr.us-west-2.on.aws").unwrap().region, "us-west-2");
+        assert!(
+            ecr_host("123456789012.dkr.ecr-fips.us-east-1.amazonaws.com")
+                .unwrap()
+                .fips
+        );
+        assert_eq!(
+            ecr_host("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn")
+                .unwrap()
+                .region,
+            "cn-north-1"
+        );
+        assert_eq!(
+            ecr_host("123456789012.dkr-ecr.us-west-2.on.aws").unwrap().region,
+            "us-west-2"
+        );
         assert_eq!(ecr_host("12345.dkr.ecr.eu-west-1.amazonaws.com"), None);
         assert_eq!(ecr_host("123456789012.dkr.ecr.eu-west-1.amazonaws.com.evil.io"), None);
         assert_eq!(ecr_host("ghcr.io"), None);

@@ -41,6 +41,8 @@ impl Environment {
     /// The trimmed content of DMI file `name` (`sys_vendor`, `product_name`).
     pub fn dmi(&self, name: &str) -> Option<String> {
         let dir = self.dmi_dir.as_ref()?;
-        std::fs::read_to_string(dir.join(name)).ok().map(|s| s.trim().to_string())
+        std::fs::read_to_string(dir.join(name))
+            .ok()
+            .map(|s| s.trim().to_string())
     }
 }

@@ -109,7 +109,13 @@ fn default_sts_uri() -> String {
 
 impl Google {
     /// The source for `config` in `env`.
-    pub fn new(config: &GoogleConfig, env: &Environment, http: CredentialHttp, clock: Arc<dyn Clock>, retry: Duration) -> Self {
+    pub fn new(
+        config: &GoogleConfig,
+        env: &Environment,
+        http: CredentialHttp,
+        clock: Arc<dyn Clock>,
+        retry: Duration,
+    ) -> Self {
         let patterns: Vec<&str> = config.registries.iter().map(|p| p.0.as_str()).collect();
         Google {
             matcher: ImageMatcher::new(&patterns).expect("patterns were checked when read"),
@@ -139,13 +145,17 @@ impl Google {
         let host = self.env.var("GCE_METADATA_HOST").unwrap_or("169.254.169.254");
         let url = format!("http://{host}/computeMetadata/v1/instance/service-accounts/default/token");
         let what = format!("GCE metadata server at {host}");
-        let (headers, body) = http::send(self.http.direct().get(&url).header("Metadata-Flavor", "Google"), &what).await?;
+        let (headers, body) =
+            http::send(self.http.direct().get(&url).header("Metadata-Flavor", "Google"), &what).await?;
         if headers.get("metadata-flavor").and_then(|v| v.to_str().ok()) != Some("Google") {
             return Err(SourceError::new(&what, "the answer lacks Metadata-Flavor: Google"));
         }
         let answer: TokenAnswer =
             serde_json::from_slice(&body).map_err(|e| SourceError::new(&what, format!("unexpected answer: {e}")))?;
-        Ok((answer.access_token, now + Duration::from_secs(answer.expires_in.unwrap_or(3600))))
+        Ok((
+            answer.access_token,
+            now + Duration::from_secs(answer.expires_in.unwrap_or(3600)),
+        ))
     }
 
     async fn credentials_file_token(&self, path: &str, now: SystemTime) -> Result<(String, SystemTime), SourceError> {
@@ -168,7 +178,10 @@ impl Google {
                 ];
                 let what = format!("Google token endpoint {token_uri} for {client_email}");
                 let answer: TokenAnswer = http::json(self.http.direct().post(&token_uri).form(&form), &what).await?;
-                Ok((answer.access_token, now + Duration::from_secs(answer.expires_in.unwrap_or(3600))))
+                Ok((
+                    answer.access_token,
+                    now + Duration::from_secs(answer.expires_in.unwrap_or(3600)),
+                ))
             }
             CredentialsFile::ExternalAccount {
                 audience,
@@ -187,9 +200,13 @@ impl Google {
                     ("subject_token_type", subject_token_type.as_str()),
                 ];
                 let sts_what = format!("Google STS {token_url}");
-                let federated: TokenAnswer = http::json(self.http.direct().post(&token_url).form(&form), &sts_what).await?;
+                let federated: TokenAnswer =
+                    http::json(self.http.direct().post(&token_url).form(&form), &sts_what).await?;
                 let Some(impersonate) = service_account_impersonation_url else {
-                    return Ok((federated.access_token, now + Duration::from_secs(federated.expires_in.unwrap_or(3600))));
+                    return Ok((
+                        federated.access_token,
+                        now + Duration::from_secs(federated.expires_in.unwrap_or(3600)),
+                    ));
                 };
                 let what = format!("service account impersonation {impersonate}");
                 let answer: ImpersonationAnswer = http::json(
@@ -234,11 +251,18 @@ fn subject_token(source: &CredentialSource) -> Result<String, String> {
 }
 
 /// The signed JWT of the service-account grant (RFC 7523), RS256.
-fn jwt_assertion(email: &str, pem: &str, key_id: Option<&str>, audience: &str, now: SystemTime) -> Result<String, String> {
+fn jwt_assertion(
+    email: &str,
+    pem: &str,
+    key_id: Option<&str>,
+    audience: &str,
+    now: SystemTime,
+) -> Result<String, String> {
     use rustls_pki_types::PrivatePkcs8KeyDer;
     use rustls_pki_types::pem::PemObject as _;
     let der = PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| format!("private_key: {e}"))?;
-    let key = ring::signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).map_err(|e| format!("private_key: {e}"))?;
+    let key =
+        ring::signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).map_err(|e| format!("private_key: {e}"))?;
     let iat = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs();
     let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
     if let Some(kid) = key_id {
@@ -267,10 +291,18 @@ impl Keychain for Google {
         self.matcher.matches_reference(reference)
     }
 
-    fn credentials<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<Vec<RegistryCredential>, SourceError>> {
+    fn credentials<'a>(
+        &'a self,
+        reference: &'a Reference,
+    ) -> BoxFuture<'a, Result<Vec<RegistryCredential>, SourceError>> {
         Box::pin(async move {
             let token = self.token().await?;
-            Ok(vec![RegistryCredential::new(reference.registry(), USERNAME, &token, "google")])
+            Ok(vec![RegistryCredential::new(
+                reference.registry(),
+                USERNAME,
+                &token,
+                "google",
+            )])
         })
     }
 }

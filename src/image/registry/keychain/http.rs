@@ -81,8 +81,14 @@ impl CredentialHttp {
 
 /// Sends `request` and returns the body of a 2xx answer; `what` names the
 /// call in errors, which quote the start of an error body.
-pub async fn send(request: reqwest::RequestBuilder, what: &str) -> Result<(reqwest::header::HeaderMap, Vec<u8>), SourceError> {
-    let response = request.send().await.map_err(|e| SourceError::new(what, crate::error::chain(&e)))?;
+pub async fn send(
+    request: reqwest::RequestBuilder,
+    what: &str,
+) -> Result<(reqwest::header::HeaderMap, Vec<u8>), SourceError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| SourceError::new(what, crate::error::chain(&e)))?;
     let status = response.status();
     let headers = response.headers().clone();
     let body = response

@@ -116,7 +116,10 @@ mod tests {
     /// `URLsMatch`'s own comment and tests.
     #[test]
     fn matches_like_the_kubelet() {
-        assert!(m("123456789.dkr.ecr.us-east-1.amazonaws.com", "123456789.dkr.ecr.us-east-1.amazonaws.com/app"));
+        assert!(m(
+            "123456789.dkr.ecr.us-east-1.amazonaws.com",
+            "123456789.dkr.ecr.us-east-1.amazonaws.com/app"
+        ));
         assert!(m("*.azurecr.io", "myreg.azurecr.io/team/app"));
         assert!(!m("*.azurecr.io", "a.b.azurecr.io/app"), "one label per wildcard");
         assert!(!m("*.azurecr.io", "azurecr.io/app"));
@@ -125,10 +128,19 @@ mod tests {
         assert!(m("*.*.registry.io", "a.b.registry.io/x"));
         assert!(!m("*.*.registry.io", "b.registry.io/x"));
         assert!(m("registry.io:8080/path", "registry.io:8080/path/app"));
-        assert!(!m("registry.io:8080/path", "registry.io/path/app"), "the port must match");
-        assert!(!m("registry.io", "registry.io:8080/app"), "an image port needs a pattern port");
+        assert!(
+            !m("registry.io:8080/path", "registry.io/path/app"),
+            "the port must match"
+        );
+        assert!(
+            !m("registry.io", "registry.io:8080/app"),
+            "an image port needs a pattern port"
+        );
         assert!(!m("registry.io:8080/path", "registry.io:8080/other"));
-        assert!(m("registry.io/path", "registry.io/pathology"), "the path is a string prefix");
+        assert!(
+            m("registry.io/path", "registry.io/pathology"),
+            "the path is a string prefix"
+        );
         assert!(m("*.docker.io", "blah.docker.io/x"));
         assert!(!m("*.docker.io", "not.right.io/x"));
         assert!(m("k8s.*.io", "k8s.gcr.io/pause"));

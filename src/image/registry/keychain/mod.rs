@@ -5,7 +5,7 @@
 //! They come after pull secrets and the Docker config. Each [`Keychain`]
 //! serves only the registries its patterns match, and the credential it
 //! returns is bound to the exact host it was asked for
-//! ([`RegistryCredential::for_host`]), so a token fetched for one registry is
+//! (`RegistryCredential::new` with that host), so a token fetched for one registry is
 //! never offered to another. Tokens are cached until shortly before they
 //! expire ([`TokenCache`]); a source that fails is left alone for
 //! `registry.credentials.retryInterval`, logged and counted once per interval,
@@ -72,7 +72,10 @@ pub trait Keychain: Send + Sync {
 
     /// Credentials for `reference`, bound to its registry host; `Ok(vec![])`
     /// when the source has none for it.
-    fn credentials<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<Vec<RegistryCredential>, SourceError>>;
+    fn credentials<'a>(
+        &'a self,
+        reference: &'a Reference,
+    ) -> BoxFuture<'a, Result<Vec<RegistryCredential>, SourceError>>;
 }
 
 /// The sources enabled by configuration and environment, asked in order.
@@ -100,13 +103,31 @@ impl Keychains {
         let http = http::CredentialHttp::new(config, proxy_url, config.lookup_timeout.get())?;
         let mut sources: Vec<Arc<dyn Keychain>> = Vec::new();
         if enabled(creds.ecr.enabled, || aws::identity_present(env)) {
-            sources.push(Arc::new(ecr::Ecr::new(&creds.ecr, env, http.clone(), clock.clone(), retry)));
+            sources.push(Arc::new(ecr::Ecr::new(
+                &creds.ecr,
+                env,
+                http.clone(),
+                clock.clone(),
+                retry,
+            )));
         }
         if enabled(creds.google.enabled, || google::identity_present(env)) {
-            sources.push(Arc::new(google::Google::new(&creds.google, env, http.clone(), clock.clone(), retry)));
+            sources.push(Arc::new(google::Google::new(
+                &creds.google,
+                env,
+                http.clone(),
+                clock.clone(),
+                retry,
+            )));
         }
         if enabled(creds.azure.enabled, || azure::identity_present(env)) {
-            sources.push(Arc::new(azure::Azure::new(&creds.azure, env, http.clone(), clock.clone(), retry)));
+            sources.push(Arc::new(azure::Azure::new(
+                &creds.azure,
+                env,
+                http.clone(),
+                clock.clone(),
+                retry,
+            )));
         }
         if let Some(path) = &creds.kubelet_plugins.config {
             for plugin in plugin::load(path, &creds.kubelet_plugins, env, clock.clone(), retry)? {
@@ -126,7 +147,9 @@ impl Keychains {
         for source in self.sources.iter().filter(|s| s.serves(reference)) {
             match source.credentials(reference).await {
                 Ok(creds) => out.extend(creds),
-                Err(e) => tracing::debug!(source = source.name(), image = %reference.canonical(), reason = %e, "credential source skipped"),
+                Err(e) => {
+                    tracing::debug!(source = source.name(), image = %reference.canonical(), reason = %e, "credential source skipped")
+                }
             }
         }
         out
@@ -148,7 +171,8 @@ fn enabled(toggle: Toggle, present: impl FnOnce() -> bool) -> bool {
 
 /// Failures counted per source, for the `/metrics` endpoint
 /// (`entrypoint_guard_registry_credential_failures_total{source}`).
-pub fn failure_metric() -> &'static prometheus_client::metrics::family::Family<SourceLabel, prometheus_client::metrics::counter::Counter> {
+pub fn failure_metric()
+-> &'static prometheus_client::metrics::family::Family<SourceLabel, prometheus_client::metrics::counter::Counter> {
     static FAILURES: std::sync::LazyLock<
         prometheus_client::metrics::family::Family<SourceLabel, prometheus_client::metrics::counter::Counter>,
     > = std::sync::LazyLock::new(Default::default);

@@ -29,7 +29,10 @@ use crate::image::reference::Reference;
 use crate::image::registry::docker_config::RegistryCredential;
 
 const CONFIG_VERSIONS: &[&str] = &["kubelet.config.k8s.io/v1", "kubelet.config.k8s.io/v1beta1"];
-const PLUGIN_VERSIONS: &[&str] = &["credentialprovider.kubelet.k8s.io/v1", "credentialprovider.kubelet.k8s.io/v1beta1"];
+const PLUGIN_VERSIONS: &[&str] = &[
+    "credentialprovider.kubelet.k8s.io/v1",
+    "credentialprovider.kubelet.k8s.io/v1beta1",
+];
 /// Most cached answers per plugin.
 const MAX_CACHED: usize = 4096;
 
@@ -75,7 +78,8 @@ pub fn load(
 ) -> Result<Vec<Plugin>, KeychainError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| KeychainError::Plugins(format!("{file}: {e}")))?;
-    let parsed: ConfigFile = crate::config::parse_yaml(&text, &file).map_err(|e| KeychainError::Plugins(e.to_string()))?;
+    let parsed: ConfigFile =
+        crate::config::parse_yaml(&text, &file).map_err(|e| KeychainError::Plugins(e.to_string()))?;
     let at = |needle: &str, field: String, message: String| {
         let line = text.lines().position(|l| l.contains(needle)).map_or(1, |i| i + 1);
         KeychainError::Plugins(format!("{file}:{line}: {field}: {message}"))
@@ -96,13 +100,25 @@ pub fn load(
     for (i, p) in parsed.providers.into_iter().enumerate() {
         let field = |f: &str| format!("providers[{i}].{f}");
         if p.name.is_empty() || p.name.contains('/') || p.name == "." || p.name == ".." {
-            return Err(at(&p.name, field("name"), format!("{:?} is not a plain executable name", p.name)));
+            return Err(at(
+                &p.name,
+                field("name"),
+                format!("{:?} is not a plain executable name", p.name),
+            ));
         }
         if !PLUGIN_VERSIONS.contains(&p.api_version.as_str()) {
-            return Err(at(&p.api_version, field("apiVersion"), format!("expected {}", PLUGIN_VERSIONS.join(" or "))));
+            return Err(at(
+                &p.api_version,
+                field("apiVersion"),
+                format!("expected {}", PLUGIN_VERSIONS.join(" or ")),
+            ));
         }
         if p.match_images.is_empty() {
-            return Err(at(&p.name, field("matchImages"), "at least one pattern is required".into()));
+            return Err(at(
+                &p.name,
+                field("matchImages"),
+                "at least one pattern is required".into(),
+            ));
         }
         let matcher = ImageMatcher::new(&p.match_images).map_err(|e| at(&p.name, field("matchImages"), e))?;
         if p.token_attributes.is_some() {
@@ -113,7 +129,11 @@ pub fn load(
         let meta = std::fs::metadata(&executable)
             .map_err(|e| at(&p.name, field("name"), format!("{}: {e}", executable.display())))?;
         if !meta.is_file() {
-            return Err(at(&p.name, field("name"), format!("{} is not a file", executable.display())));
+            return Err(at(
+                &p.name,
+                field("name"),
+                format!("{} is not a file", executable.display()),
+            ));
         }
         plugins.push(Plugin {
             label: format!("plugin/{}", p.name),
@@ -185,7 +205,11 @@ struct AuthConfig {
 impl Plugin {
     /// The cache keys an image's answer may be stored under, most specific first.
     fn keys(image: &str, registry: &str) -> [String; 3] {
-        [format!("image:{image}"), format!("registry:{registry}"), "global".to_string()]
+        [
+            format!("image:{image}"),
+            format!("registry:{registry}"),
+            "global".to_string(),
+        ]
     }
 
     async fn answer(&self, image: &str, registry: &str) -> Result<Answer, SourceError> {
@@ -223,7 +247,9 @@ impl Plugin {
                 if state.failures.len() >= MAX_CACHED {
                     state.failures.retain(|_, (_, until)| *until > now);
                 }
-                state.failures.insert(image.to_string(), (error.clone(), now + self.retry));
+                state
+                    .failures
+                    .insert(image.to_string(), (error.clone(), now + self.retry));
                 Err(error)
             }
         }
@@ -259,7 +285,11 @@ impl Plugin {
         .map_err(|_| SourceError::new(&what, format!("no answer within {:?} (killed)", self.timeout)))?
         .map_err(|e| SourceError::new(&what, e))?;
         if !output.status.success() {
-            let stderr: String = String::from_utf8_lossy(&output.stderr).trim().chars().take(300).collect();
+            let stderr: String = String::from_utf8_lossy(&output.stderr)
+                .trim()
+                .chars()
+                .take(300)
+                .collect();
             return Err(SourceError::new(&what, format!("{}: {stderr}", output.status)));
         }
         let response: Response = serde_json::from_slice(&output.stdout)
@@ -278,7 +308,10 @@ impl Plugin {
             "Registry" => KeyType::Registry,
             "Global" => KeyType::Global,
             other => {
-                return Err(SourceError::new(&what, format!("cacheKeyType {other:?} is not Image, Registry or Global")));
+                return Err(SourceError::new(
+                    &what,
+                    format!("cacheKeyType {other:?} is not Image, Registry or Global"),
+                ));
             }
         };
         let duration = match response.cache_duration.as_deref() {
@@ -324,7 +357,10 @@ impl Keychain for Plugin {
         self.matcher.matches_reference(reference)
     }
 
-    fn credentials<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<Vec<RegistryCredential>, SourceError>> {
+    fn credentials<'a>(
+        &'a self,
+        reference: &'a Reference,
+    ) -> BoxFuture<'a, Result<Vec<RegistryCredential>, SourceError>> {
         Box::pin(async move {
             let image = image_name(reference);
             let answer = self.answer(&image, reference.registry()).await?;
