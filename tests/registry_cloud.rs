@@ -13,13 +13,13 @@ mod cloud;
 mod registry;
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cloud::{AwsSpec, FakeAws, FakeEntra, FakeGoogle, Front, write};
 use entrypoint_guard::config::{HostPattern, Region, RegistryConfig, Toggle};
 use entrypoint_guard::image::registry::keychain::{SourceLabel, failure_metric};
 use entrypoint_guard::image::registry::{Environment, ManualClock, NoCredentials, RegistryResolver};
-use entrypoint_guard::image::{Entrypoint, ImageFacts, LookupContext, Resolver};
+use entrypoint_guard::image::{Entrypoint, ImageFacts};
 use registry::{Auth, Registry, World};
 
 fn world() -> &'static World {
@@ -27,16 +27,9 @@ fn world() -> &'static World {
     WORLD.get_or_init(World::new)
 }
 
-async fn resolve(r: &RegistryResolver, image: &str) -> ImageFacts {
-    let images = vec![image.to_string()];
-    let facts = r
-        .resolve(
-            &images,
-            &LookupContext::default(),
-            Instant::now() + Duration::from_secs(20),
-        )
-        .await;
-    facts.get(image).cloned().unwrap()
+/// A resolver whose credential sources read `env` and follow `clock`.
+fn cloud_resolver(config: &RegistryConfig, env: &Environment, clock: &ManualClock) -> RegistryResolver {
+    RegistryResolver::with_environment(config, Arc::new(NoCredentials), env, Arc::new(clock.clone())).unwrap()
 }
 
 fn assert_resolved(w: &World, facts: &ImageFacts, repo_tag: &str) {
@@ -119,13 +112,7 @@ async fn ecr_through_irsa_caches_the_token_and_refreshes_it_before_expiry() {
         ("AWS_ENDPOINT_URL_ECR", aws.url.as_str()),
     ]);
     let clock = ManualClock::new();
-    let r = RegistryResolver::with_environment(
-        &ecr_config(&[&reg], &reg),
-        Arc::new(NoCredentials),
-        &env,
-        Arc::new(clock.clone()),
-    )
-    .unwrap();
+    let r = cloud_resolver(&ecr_config(&[&reg], &reg), &env, &clock.clone());
     assert_eq!(
         r.credential_sources(),
         ["ecr"],
@@ -134,7 +121,7 @@ async fn ecr_through_irsa_caches_the_token_and_refreshes_it_before_expiry() {
 
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
         "chalk/bare:1.0",
     );
     assert_eq!((aws.counts.get("sts"), aws.counts.get("ecr")), (1, 1));
@@ -148,7 +135,7 @@ async fn ecr_through_irsa_caches_the_token_and_refreshes_it_before_expiry() {
     clock.advance(Duration::from_secs(1800));
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/chalk/one:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/one:1.0", reg.addr)).await,
         "chalk/one:1.0",
     );
     assert_eq!((aws.counts.get("sts"), aws.counts.get("ecr")), (1, 1));
@@ -158,7 +145,7 @@ async fn ecr_through_irsa_caches_the_token_and_refreshes_it_before_expiry() {
     clock.advance(Duration::from_secs(12 * 3600 - 1800 - 299));
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/chalk/flags:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/flags:1.0", reg.addr)).await,
         "chalk/flags:1.0",
     );
     assert_eq!((aws.counts.get("sts"), aws.counts.get("ecr")), (2, 2));
@@ -168,7 +155,7 @@ async fn ecr_through_irsa_caches_the_token_and_refreshes_it_before_expiry() {
     );
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/plain/app:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/plain/app:1.0", reg.addr)).await,
         "plain/app:1.0",
     );
     assert_eq!((aws.counts.get("sts"), aws.counts.get("ecr")), (2, 2));
@@ -187,21 +174,15 @@ async fn ecr_through_eks_pod_identity_and_through_imdsv2() {
         ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", token_file.to_str().unwrap()),
         ("AWS_ENDPOINT_URL_ECR", aws.url.as_str()),
     ]);
-    let r = RegistryResolver::with_environment(
-        &ecr_config(&[&reg], &reg),
-        Arc::new(NoCredentials),
-        &env,
-        Arc::new(ManualClock::new()),
-    )
-    .unwrap();
+    let r = cloud_resolver(&ecr_config(&[&reg], &reg), &env, &ManualClock::new());
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
         "chalk/bare:1.0",
     );
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/chalk/one:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/one:1.0", reg.addr)).await,
         "chalk/one:1.0",
     );
     assert_eq!((aws.counts.get("pod-identity"), aws.counts.get("ecr")), (1, 1));
@@ -213,18 +194,16 @@ async fn ecr_through_eks_pod_identity_and_through_imdsv2() {
         ("AWS_ENDPOINT_URL_ECR", aws.url.as_str()),
     ]);
     let mut config = ecr_config(&[&reg], &reg);
-    let off = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(ManualClock::new()))
-        .unwrap();
+    let off = cloud_resolver(&config, &env, &ManualClock::new());
     assert!(
         off.credential_sources().is_empty(),
         "auto: nothing shows an AWS identity"
     );
     config.credentials.ecr.enabled = Toggle::On;
-    let r = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(ManualClock::new()))
-        .unwrap();
+    let r = cloud_resolver(&config, &env, &ManualClock::new());
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/chalk/flags:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/flags:1.0", reg.addr)).await,
         "chalk/flags:1.0",
     );
     assert_eq!(
@@ -258,8 +237,7 @@ async fn a_failing_source_falls_through_to_anonymous_and_is_reported_once_per_in
     let mut config = ecr_config(&[&w.plain], &w.plain);
     config.insecure.push(w.plain.addr.clone());
     let clock = ManualClock::new();
-    let r =
-        RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(clock.clone())).unwrap();
+    let r = cloud_resolver(&config, &env, &clock.clone());
     let failures = || {
         failure_metric()
             .get_or_create(&SourceLabel { source: "ecr".into() })
@@ -268,12 +246,12 @@ async fn a_failing_source_falls_through_to_anonymous_and_is_reported_once_per_in
     let before = failures();
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/chalk/bare:1.0", w.plain.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", w.plain.addr)).await,
         "chalk/bare:1.0",
     );
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/chalk/one:1.0", w.plain.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/one:1.0", w.plain.addr)).await,
         "chalk/one:1.0",
     );
     assert_eq!(aws.counts.get("sts"), 1, "not asked again within the retry interval");
@@ -282,7 +260,7 @@ async fn a_failing_source_falls_through_to_anonymous_and_is_reported_once_per_in
     clock.advance(Duration::from_secs(61));
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/chalk/flags:1.0", w.plain.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/flags:1.0", w.plain.addr)).await,
         "chalk/flags:1.0",
     );
     assert_eq!(
@@ -303,24 +281,23 @@ async fn google_from_the_metadata_server_and_from_a_service_account_key() {
     config.credentials.google.registries = patterns(&[&reg.addr]);
     let env = Environment::from_vars([("GCE_METADATA_HOST", google.host.as_str())]);
     let clock = ManualClock::new();
-    let r =
-        RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(clock.clone())).unwrap();
+    let r = cloud_resolver(&config, &env, &clock.clone());
     assert_eq!(r.credential_sources(), ["google"]);
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
         "chalk/bare:1.0",
     );
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/chalk/one:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/one:1.0", reg.addr)).await,
         "chalk/one:1.0",
     );
     assert_eq!(google.counts.get("metadata"), 1);
     clock.advance(Duration::from_secs(3599 - 299));
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/chalk/flags:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/flags:1.0", reg.addr)).await,
         "chalk/flags:1.0",
     );
     assert_eq!(google.counts.get("metadata"), 2, "refreshed 5 minutes before expiry");
@@ -339,16 +316,15 @@ async fn google_from_the_metadata_server_and_from_a_service_account_key() {
     config.credentials.google.enabled = Toggle::Auto;
     config.credentials.google.registries = patterns(&[&sa_reg.addr]);
     let env = Environment::from_vars([("GOOGLE_APPLICATION_CREDENTIALS", key_path.to_str().unwrap())]);
-    let r = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(ManualClock::new()))
-        .unwrap();
+    let r = cloud_resolver(&config, &env, &ManualClock::new());
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/chalk/bare:1.0", sa_reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", sa_reg.addr)).await,
         "chalk/bare:1.0",
     );
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/plain/app:1.0", sa_reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/plain/app:1.0", sa_reg.addr)).await,
         "plain/app:1.0",
     );
     assert_eq!((google.counts.get("oauth"), google.counts.get("metadata")), (1, 0));
@@ -373,17 +349,16 @@ async fn acr_through_aks_workload_identity_and_managed_identity() {
         ("AZURE_FEDERATED_TOKEN_FILE", token_file.to_str().unwrap()),
         ("AZURE_AUTHORITY_HOST", authority.as_str()),
     ]);
-    let r = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(ManualClock::new()))
-        .unwrap();
+    let r = cloud_resolver(&config, &env, &ManualClock::new());
     assert_eq!(r.credential_sources(), ["azure"]);
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/chalk/bare:1.0", acr.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", acr.addr)).await,
         "chalk/bare:1.0",
     );
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/chalk/one:1.0", acr.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/one:1.0", acr.addr)).await,
         "chalk/one:1.0",
     );
     assert_eq!((entra.counts.get("entra"), acr.counts.get("exchange")), (1, 1));
@@ -396,11 +371,10 @@ async fn acr_through_aks_workload_identity_and_managed_identity() {
     config.credentials.azure.registries = patterns(&[&acr2.addr]);
     config.credentials.azure.enabled = Toggle::On;
     let env = Environment::from_vars([("AZURE_POD_IDENTITY_AUTHORITY_HOST", entra.url.as_str())]);
-    let r = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(ManualClock::new()))
-        .unwrap();
+    let r = cloud_resolver(&config, &env, &ManualClock::new());
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/chalk/flags:1.0", acr2.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/flags:1.0", acr2.addr)).await,
         "chalk/flags:1.0",
     );
     assert_eq!((entra.counts.get("imds"), acr2.counts.get("exchange")), (1, 1));
@@ -427,17 +401,16 @@ async fn credentials_of_one_source_never_reach_another_host_and_the_guard_stays_
         ("AWS_ENDPOINT_URL_ECR", aws.url.as_str()),
         ("GCE_METADATA_HOST", google.host.as_str()),
     ]);
-    let r = RegistryResolver::with_environment(&config, Arc::new(NoCredentials), &env, Arc::new(ManualClock::new()))
-        .unwrap();
+    let r = cloud_resolver(&config, &env, &ManualClock::new());
     assert_eq!(r.credential_sources(), ["ecr", "google"]);
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
         "chalk/bare:1.0",
     );
     assert_resolved(
         w,
-        &resolve(&r, &format!("{}/chalk/bare:1.0", other.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", other.addr)).await,
         "chalk/bare:1.0",
     );
     let seen = other.authorizations.lock().unwrap().clone();
@@ -459,7 +432,7 @@ async fn credentials_of_one_source_never_reach_another_host_and_the_guard_stays_
         aws.url.trim_start_matches("http://").to_string(),
         "169.254.169.254".into(),
     ] {
-        let facts = resolve(&r, &format!("{endpoint}/latest/meta-data:1")).await;
+        let facts = registry::resolve_image(&r, &format!("{endpoint}/latest/meta-data:1")).await;
         let why = reason(&facts);
         assert!(why.contains("refused"), "{endpoint}: {why}");
     }

@@ -8,12 +8,11 @@
 mod registry;
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
 
 use entrypoint_guard::config::{Mirror, RegistryConfig, RegistryHost};
 use entrypoint_guard::engine::{Mode, Policy, inspect};
 use entrypoint_guard::image::registry::{CredentialSource, DockerConfigCredentials, NoCredentials, RegistryResolver};
-use entrypoint_guard::image::{Entrypoint, ImageFacts, LookupContext, Resolver};
+use entrypoint_guard::image::{Entrypoint, ImageFacts};
 use registry::{Auth, World};
 use serde_json::json;
 
@@ -45,16 +44,7 @@ fn config(hosts: &[&str], mirrors: &[(&str, &[&str])]) -> RegistryConfig {
 }
 
 async fn resolve_with(config: &RegistryConfig, credentials: Arc<dyn CredentialSource>, image: &str) -> ImageFacts {
-    let r = RegistryResolver::new(config, credentials).unwrap();
-    let images = vec![image.to_string()];
-    let facts = r
-        .resolve(
-            &images,
-            &LookupContext::default(),
-            Instant::now() + Duration::from_secs(20),
-        )
-        .await;
-    facts.get(image).cloned().unwrap()
+    registry::resolve_image(&RegistryResolver::new(config, credentials).unwrap(), image).await
 }
 
 async fn resolve(config: &RegistryConfig, image: &str) -> ImageFacts {

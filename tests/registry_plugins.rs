@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use entrypoint_guard::config::{RegistryConfig, Span, Toggle};
 use entrypoint_guard::image::registry::keychain::{SourceLabel, failure_metric};
 use entrypoint_guard::image::registry::{Environment, ManualClock, NoCredentials, RegistryResolver};
-use entrypoint_guard::image::{Entrypoint, ImageFacts, LookupContext, Resolver};
+use entrypoint_guard::image::{Entrypoint, ImageFacts};
 use registry::{Auth, Registry, World};
 
 fn world() -> &'static World {
@@ -118,18 +118,6 @@ fn resolver(s: &Setup, clock: &ManualClock) -> RegistryResolver {
     RegistryResolver::with_environment(&s.config, Arc::new(NoCredentials), &env, Arc::new(clock.clone())).unwrap()
 }
 
-async fn resolve(r: &RegistryResolver, image: &str) -> ImageFacts {
-    let images = vec![image.to_string()];
-    let facts = r
-        .resolve(
-            &images,
-            &LookupContext::default(),
-            Instant::now() + Duration::from_secs(20),
-        )
-        .await;
-    facts.get(image).cloned().unwrap()
-}
-
 fn resolved(facts: &ImageFacts, repo_tag: &str) {
     assert!(
         matches!(facts.entrypoint, Entrypoint::Known { .. }),
@@ -153,15 +141,15 @@ async fn image_key_answers_are_cached_per_image_for_their_duration() {
     let r = resolver(&s, &clock);
     assert_eq!(r.credential_sources(), ["plugin/image-plugin"]);
     resolved(
-        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
         "chalk/bare:1.0",
     );
     resolved(
-        &resolve(&r, &format!("{}/chalk/one:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/one:1.0", reg.addr)).await,
         "chalk/one:1.0",
     );
     resolved(
-        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
         "chalk/bare:1.0",
     );
     assert_eq!(s.count(), 2, "one run per image name");
@@ -173,7 +161,7 @@ async fn image_key_answers_are_cached_per_image_for_their_duration() {
     );
     clock.advance(Duration::from_secs(601));
     resolved(
-        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
         "chalk/bare:1.0",
     );
     assert_eq!(s.count(), 3, "run again after cacheDuration");
@@ -193,11 +181,11 @@ async fn registry_and_global_keys_serve_every_image_they_cover_and_zero_caches_n
     );
     let r = resolver(&s, &ManualClock::new());
     resolved(
-        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
         "chalk/bare:1.0",
     );
     resolved(
-        &resolve(&r, &format!("{}/chalk/one:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/one:1.0", reg.addr)).await,
         "chalk/one:1.0",
     );
     assert_eq!(s.count(), 1, "one run for the registry");
@@ -216,14 +204,14 @@ async fn registry_and_global_keys_serve_every_image_they_cover_and_zero_caches_n
     );
     let r = resolver(&s, &ManualClock::new());
     resolved(
-        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
         "chalk/bare:1.0",
     );
     resolved(
-        &resolve(&r, &format!("{}/chalk/flags:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/flags:1.0", reg.addr)).await,
         "chalk/flags:1.0",
     );
-    unauthorized(&resolve(&r, &format!("{}/chalk/bare:1.0", other.addr)).await);
+    unauthorized(&registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", other.addr)).await);
     assert_eq!(s.count(), 1, "one run in all");
 
     let s = setup(
@@ -237,11 +225,11 @@ async fn registry_and_global_keys_serve_every_image_they_cover_and_zero_caches_n
     );
     let r = resolver(&s, &ManualClock::new());
     resolved(
-        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
         "chalk/bare:1.0",
     );
     resolved(
-        &resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
+        &registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await,
         "chalk/bare:1.0",
     );
     assert_eq!(s.count(), 2, "cacheDuration 0: asked every time");
@@ -257,7 +245,7 @@ async fn registry_and_global_keys_serve_every_image_they_cover_and_zero_caches_n
         &[reg],
     );
     let r = resolver(&s, &ManualClock::new());
-    unauthorized(&resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await);
+    unauthorized(&registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await);
     assert_eq!(s.count(), 0);
 }
 
@@ -274,23 +262,23 @@ async fn a_hanging_plugin_is_killed_at_its_timeout_and_garbage_is_refused() {
     let clock = ManualClock::new();
     let r = resolver(&s, &clock);
     let started = Instant::now();
-    unauthorized(&resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await);
+    unauthorized(&registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await);
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "the plugin's timeout stopped it"
     );
-    unauthorized(&resolve(&r, &format!("{}/chalk/one:1.0", reg.addr)).await);
+    unauthorized(&registry::resolve_image(&r, &format!("{}/chalk/one:1.0", reg.addr)).await);
     assert_eq!(s.count(), 2, "each image ran once");
-    unauthorized(&resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await);
+    unauthorized(&registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await);
     assert_eq!(s.count(), 2, "a failure is kept for the retry interval");
     assert_eq!(failures("plugin/hanging"), 2);
     clock.advance(Duration::from_secs(61));
-    unauthorized(&resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await);
+    unauthorized(&registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await);
     assert_eq!(s.count(), 3);
 
     let s = setup("garbage", GARBAGE, &[&reg.addr], "Image", "1h", &reg.addr, &[reg]);
     let r = resolver(&s, &ManualClock::new());
-    unauthorized(&resolve(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await);
+    unauthorized(&registry::resolve_image(&r, &format!("{}/chalk/bare:1.0", reg.addr)).await);
     assert_eq!((s.count(), failures("plugin/garbage")), (1, 1));
 }
 

@@ -435,3 +435,16 @@ pub fn docker_config(dir: &Path, name: &str, entries: &[(&str, &str, &str)]) -> 
     write!(f, "{}", serde_json::json!({"auths": auths})).unwrap();
     path
 }
+
+/// The facts `resolver` finds for `image` (20 s deadline).
+pub async fn resolve_image(
+    resolver: &dyn entrypoint_guard::image::Resolver,
+    image: &str,
+) -> entrypoint_guard::image::ImageFacts {
+    let images = vec![image.to_string()];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let facts = resolver
+        .resolve(&images, &entrypoint_guard::image::LookupContext::default(), deadline)
+        .await;
+    facts.get(image).cloned().expect("the resolver answers for every image")
+}

@@ -17,11 +17,8 @@ use serde::Deserialize;
 use super::cache::{Clock, Fresh, TokenCache, refresh_before};
 use super::env::Environment;
 use super::http::{self, CredentialHttp};
-use super::matcher::ImageMatcher;
-use super::{Keychain, SourceError};
+use super::{HostToken, SourceError};
 use crate::config::credentials::AzureConfig;
-use crate::image::reference::Reference;
-use crate::image::registry::docker_config::RegistryCredential;
 
 /// The username ACR takes with a refresh token.
 pub const USERNAME: &str = "00000000-0000-0000-0000-000000000000";
@@ -44,7 +41,6 @@ fn workload_identity(env: &Environment) -> Option<(&str, &str, &str)> {
 
 /// The ACR credential source.
 pub struct Azure {
-    matcher: ImageMatcher,
     scope: String,
     env: Environment,
     http: CredentialHttp,
@@ -73,9 +69,7 @@ impl Azure {
         clock: Arc<dyn Clock>,
         retry: Duration,
     ) -> Self {
-        let patterns: Vec<&str> = config.registries.iter().map(|p| p.0.as_str()).collect();
         Azure {
-            matcher: ImageMatcher::new(&patterns).expect("patterns were checked when read"),
             scope: config.scope.clone(),
             env: env.clone(),
             http,
@@ -201,24 +195,11 @@ fn jwt_expiry(token: &str) -> Option<SystemTime> {
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(claims.get("exp")?.as_u64()?))
 }
 
-impl Keychain for Azure {
-    fn name(&self) -> &str {
-        "azure"
-    }
+impl HostToken for Azure {
+    const NAME: &'static str = "azure";
 
-    fn serves(&self, reference: &Reference) -> bool {
-        self.matcher.matches_reference(reference)
-    }
-
-    fn credentials<'a>(
-        &'a self,
-        reference: &'a Reference,
-    ) -> BoxFuture<'a, Result<Vec<RegistryCredential>, SourceError>> {
-        Box::pin(async move {
-            let registry = reference.registry();
-            let token = self.refresh_token(registry).await?;
-            Ok(vec![RegistryCredential::new(registry, USERNAME, &token, "azure")])
-        })
+    fn token<'a>(&'a self, registry: &'a str) -> BoxFuture<'a, Result<(String, String), SourceError>> {
+        Box::pin(async move { Ok((USERNAME.to_string(), self.refresh_token(registry).await?)) })
     }
 }
 

@@ -15,17 +15,13 @@ use super::aws::{AwsCredentials, AwsIdentity, aws_domain, endpoint_override};
 use super::cache::{Clock, Fresh, TokenCache, refresh_before};
 use super::env::Environment;
 use super::http::{self, CredentialHttp};
-use super::matcher::ImageMatcher;
-use super::{Keychain, SourceError};
+use super::{HostToken, SourceError};
 use crate::config::credentials::EcrConfig;
-use crate::image::reference::Reference;
-use crate::image::registry::docker_config::RegistryCredential;
 
 const TARGET: &str = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken";
 
 /// The ECR credential source.
 pub struct Ecr {
-    matcher: ImageMatcher,
     region: Option<String>,
     env: Environment,
     http: CredentialHttp,
@@ -42,9 +38,7 @@ impl Ecr {
         clock: Arc<dyn Clock>,
         retry: Duration,
     ) -> Self {
-        let patterns: Vec<&str> = config.registries.iter().map(|p| p.0.as_str()).collect();
         Ecr {
-            matcher: ImageMatcher::new(&patterns).expect("patterns were checked when read"),
             region: config.region.as_ref().map(|r| r.0.clone()).or_else(|| {
                 env.var("AWS_REGION")
                     .or_else(|| env.var("AWS_DEFAULT_REGION"))
@@ -130,24 +124,11 @@ impl Ecr {
     }
 }
 
-impl Keychain for Ecr {
-    fn name(&self) -> &str {
-        "ecr"
-    }
+impl HostToken for Ecr {
+    const NAME: &'static str = "ecr";
 
-    fn serves(&self, reference: &Reference) -> bool {
-        self.matcher.matches_reference(reference)
-    }
-
-    fn credentials<'a>(
-        &'a self,
-        reference: &'a Reference,
-    ) -> BoxFuture<'a, Result<Vec<RegistryCredential>, SourceError>> {
-        Box::pin(async move {
-            let registry = reference.registry();
-            let (user, password) = self.token(registry).await?;
-            Ok(vec![RegistryCredential::new(registry, &user, &password, "ecr")])
-        })
+    fn token<'a>(&'a self, registry: &'a str) -> BoxFuture<'a, Result<(String, String), SourceError>> {
+        Box::pin(self.token(registry))
     }
 }
 

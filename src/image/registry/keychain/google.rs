@@ -18,11 +18,7 @@ use serde::Deserialize;
 use super::cache::{Clock, Fresh, TokenCache, refresh_before};
 use super::env::Environment;
 use super::http::{self, CredentialHttp};
-use super::matcher::ImageMatcher;
-use super::{Keychain, SourceError};
-use crate::config::credentials::GoogleConfig;
-use crate::image::reference::Reference;
-use crate::image::registry::docker_config::RegistryCredential;
+use super::{HostToken, SourceError};
 
 const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// The username registries take with an access token.
@@ -39,7 +35,6 @@ pub fn identity_present(env: &Environment) -> bool {
 
 /// The Google credential source.
 pub struct Google {
-    matcher: ImageMatcher,
     env: Environment,
     http: CredentialHttp,
     tokens: TokenCache<String>,
@@ -108,17 +103,9 @@ fn default_sts_uri() -> String {
 }
 
 impl Google {
-    /// The source for `config` in `env`.
-    pub fn new(
-        config: &GoogleConfig,
-        env: &Environment,
-        http: CredentialHttp,
-        clock: Arc<dyn Clock>,
-        retry: Duration,
-    ) -> Self {
-        let patterns: Vec<&str> = config.registries.iter().map(|p| p.0.as_str()).collect();
+    /// The source in `env`.
+    pub fn new(env: &Environment, http: CredentialHttp, clock: Arc<dyn Clock>, retry: Duration) -> Self {
         Google {
-            matcher: ImageMatcher::new(&patterns).expect("patterns were checked when read"),
             env: env.clone(),
             http,
             tokens: TokenCache::new("google", clock, retry),
@@ -282,27 +269,10 @@ fn jwt_assertion(
     Ok(format!("{input}.{}", b64.encode(signature)))
 }
 
-impl Keychain for Google {
-    fn name(&self) -> &str {
-        "google"
-    }
+impl HostToken for Google {
+    const NAME: &'static str = "google";
 
-    fn serves(&self, reference: &Reference) -> bool {
-        self.matcher.matches_reference(reference)
-    }
-
-    fn credentials<'a>(
-        &'a self,
-        reference: &'a Reference,
-    ) -> BoxFuture<'a, Result<Vec<RegistryCredential>, SourceError>> {
-        Box::pin(async move {
-            let token = self.token().await?;
-            Ok(vec![RegistryCredential::new(
-                reference.registry(),
-                USERNAME,
-                &token,
-                "google",
-            )])
-        })
+    fn token<'a>(&'a self, _registry: &'a str) -> BoxFuture<'a, Result<(String, String), SourceError>> {
+        Box::pin(async move { Ok((USERNAME.to_string(), self.token().await?)) })
     }
 }

@@ -36,7 +36,7 @@ pub use env::Environment;
 pub use matcher::ImageMatcher;
 
 use super::docker_config::RegistryCredential;
-use crate::config::{RegistryConfig, Toggle};
+use crate::config::{HostPattern, RegistryConfig, Toggle};
 use crate::image::reference::Reference;
 
 /// Why a source could not give a credential, worded for the log.
@@ -78,6 +78,54 @@ pub trait Keychain: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<RegistryCredential>, SourceError>>;
 }
 
+/// A cloud source: one username and token per registry host.
+pub trait HostToken: Send + Sync {
+    /// The source's name in logs and metrics.
+    const NAME: &'static str;
+
+    /// The username and token for `registry`.
+    fn token<'a>(&'a self, registry: &'a str) -> BoxFuture<'a, Result<(String, String), SourceError>>;
+}
+
+/// A [`HostToken`] source serving the registries its patterns match; its
+/// credential is bound to the exact registry host it was fetched for.
+pub struct CloudKeychain<T> {
+    matcher: ImageMatcher,
+    source: T,
+}
+
+impl<T: HostToken> CloudKeychain<T> {
+    /// `source` for the registries `patterns` match (checked when read).
+    pub fn new(patterns: &[HostPattern], source: T) -> Self {
+        let patterns: Vec<&str> = patterns.iter().map(|p| p.0.as_str()).collect();
+        CloudKeychain {
+            matcher: ImageMatcher::new(&patterns).expect("patterns were checked when read"),
+            source,
+        }
+    }
+}
+
+impl<T: HostToken> Keychain for CloudKeychain<T> {
+    fn name(&self) -> &str {
+        T::NAME
+    }
+
+    fn serves(&self, reference: &Reference) -> bool {
+        self.matcher.matches_reference(reference)
+    }
+
+    fn credentials<'a>(
+        &'a self,
+        reference: &'a Reference,
+    ) -> BoxFuture<'a, Result<Vec<RegistryCredential>, SourceError>> {
+        Box::pin(async move {
+            let registry = reference.registry();
+            let (user, token) = self.source.token(registry).await?;
+            Ok(vec![RegistryCredential::new(registry, &user, &token, T::NAME)])
+        })
+    }
+}
+
 /// The sources enabled by configuration and environment, asked in order.
 #[derive(Clone, Default)]
 pub struct Keychains {
@@ -103,31 +151,16 @@ impl Keychains {
         let http = http::CredentialHttp::new(config, proxy_url, config.lookup_timeout.get())?;
         let mut sources: Vec<Arc<dyn Keychain>> = Vec::new();
         if enabled(creds.ecr.enabled, || aws::identity_present(env)) {
-            sources.push(Arc::new(ecr::Ecr::new(
-                &creds.ecr,
-                env,
-                http.clone(),
-                clock.clone(),
-                retry,
-            )));
+            let source = ecr::Ecr::new(&creds.ecr, env, http.clone(), clock.clone(), retry);
+            sources.push(Arc::new(CloudKeychain::new(&creds.ecr.registries, source)));
         }
         if enabled(creds.google.enabled, || google::identity_present(env)) {
-            sources.push(Arc::new(google::Google::new(
-                &creds.google,
-                env,
-                http.clone(),
-                clock.clone(),
-                retry,
-            )));
+            let source = google::Google::new(env, http.clone(), clock.clone(), retry);
+            sources.push(Arc::new(CloudKeychain::new(&creds.google.registries, source)));
         }
         if enabled(creds.azure.enabled, || azure::identity_present(env)) {
-            sources.push(Arc::new(azure::Azure::new(
-                &creds.azure,
-                env,
-                http.clone(),
-                clock.clone(),
-                retry,
-            )));
+            let source = azure::Azure::new(&creds.azure, env, http.clone(), clock.clone(), retry);
+            sources.push(Arc::new(CloudKeychain::new(&creds.azure.registries, source)));
         }
         if let Some(path) = &creds.kubelet_plugins.config {
             for plugin in plugin::load(path, &creds.kubelet_plugins, env, clock.clone(), retry)? {
