@@ -81,7 +81,14 @@ pub fn facts() -> impl Strategy<Value = Facts> {
                 continue; // not resolved at all
             }
             let digest = has_digest.then(|| format!("sha256:{}", format!("{i}").repeat(64)));
-            f.insert(IMAGES[i], ImageFacts { digest, entrypoint, source: None });
+            f.insert(
+                IMAGES[i],
+                ImageFacts {
+                    digest,
+                    entrypoint,
+                    source: None,
+                },
+            );
         }
         f
     })
