@@ -148,19 +148,25 @@ impl Keychains {
     ) -> Result<Self, KeychainError> {
         let creds = &config.credentials;
         let retry = creds.retry_interval.get();
-        let http = http::CredentialHttp::new(config, proxy_url, config.lookup_timeout.get())?;
+        let ecr = enabled(creds.ecr.enabled, || aws::identity_present(env));
+        let google = enabled(creds.google.enabled, || google::identity_present(env));
+        let azure = enabled(creds.azure.enabled, || azure::identity_present(env));
         let mut sources: Vec<Arc<dyn Keychain>> = Vec::new();
-        if enabled(creds.ecr.enabled, || aws::identity_present(env)) {
-            let source = ecr::Ecr::new(&creds.ecr, env, http.clone(), clock.clone(), retry);
-            sources.push(Arc::new(CloudKeychain::new(&creds.ecr.registries, source)));
-        }
-        if enabled(creds.google.enabled, || google::identity_present(env)) {
-            let source = google::Google::new(env, http.clone(), clock.clone(), retry);
-            sources.push(Arc::new(CloudKeychain::new(&creds.google.registries, source)));
-        }
-        if enabled(creds.azure.enabled, || azure::identity_present(env)) {
-            let source = azure::Azure::new(&creds.azure, env, http.clone(), clock.clone(), retry);
-            sources.push(Arc::new(CloudKeychain::new(&creds.azure.registries, source)));
+        // The HTTP clients only when a cloud source needs them (they load the system roots).
+        if ecr || google || azure {
+            let http = http::CredentialHttp::new(config, proxy_url, config.lookup_timeout.get())?;
+            if ecr {
+                let source = ecr::Ecr::new(&creds.ecr, env, http.clone(), clock.clone(), retry);
+                sources.push(Arc::new(CloudKeychain::new(&creds.ecr.registries, source)));
+            }
+            if google {
+                let source = google::Google::new(env, http.clone(), clock.clone(), retry);
+                sources.push(Arc::new(CloudKeychain::new(&creds.google.registries, source)));
+            }
+            if azure {
+                let source = azure::Azure::new(&creds.azure, env, http.clone(), clock.clone(), retry);
+                sources.push(Arc::new(CloudKeychain::new(&creds.azure.registries, source)));
+            }
         }
         if let Some(path) = &creds.kubelet_plugins.config {
             for plugin in plugin::load(path, &creds.kubelet_plugins, env, clock.clone(), retry)? {
