@@ -96,6 +96,54 @@ fn subcharts_and_values_variants_are_scanned_and_non_charts_refused() {
     assert!(out.stderr.contains("parent/values.yaml:"), "{}", out.stderr);
 }
 
+/// Regression: a chart value that already starts with the wrapper runs
+/// under chalk. It was reported, and the advice wrapped the wrapper in itself
+/// (`["/chalk","exec","--exec-command-name","/chalk","--","exec","--","app"]`).
+#[test]
+fn chart_commands_that_already_start_with_the_wrapper_are_not_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("wrapped");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: wrapped\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("values.yaml"),
+        "app:\n  command: [\"/chalk\", \"exec\", \"--\", \"app\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("templates/pod.yaml"),
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: app\n      command: [\"/chalk\", \"exec\", \"--\", \"app\"]\n",
+    )
+    .unwrap();
+    let out = run_in(dir.path(), &["review", "--chart", "wrapped", "-o", "json"], None);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(findings(&out.stdout).is_empty(), "{}", out.stdout);
+
+    // Under a different wrapper the same value bypasses it, and the advice
+    // prepends that wrapper, once.
+    std::fs::write(dir.path().join("config.yaml"), "wrapper: [/usr/bin/chalk, exec]\n").unwrap();
+    let out = run_in(
+        dir.path(),
+        &["--config", "config.yaml", "review", "--chart", "wrapped", "-o", "json"],
+        None,
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    let found = findings(&out.stdout);
+    assert_eq!(
+        at(&found),
+        ["wrapped/values.yaml:2:3", "wrapped/templates/pod.yaml:6:7"]
+    );
+    let advice = found[0]["message"].as_str().unwrap();
+    assert!(
+        advice.contains(r#"["/usr/bin/chalk","exec","--exec-command-name","/chalk","--","exec","--","app"]"#),
+        "{advice}"
+    );
+}
+
 #[test]
 fn helm_template_output_is_reviewed_from_stdin() {
     let helm = require_tool("helm");

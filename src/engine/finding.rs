@@ -35,6 +35,38 @@ pub enum Rule {
     OutOfScope,
 }
 
+/// How serious a finding of a rule is. Every report uses it: SARIF's
+/// `level` is [`Severity::as_str`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Chalk is bypassed.
+    Error,
+    /// Something the engine cannot decide or had to ignore.
+    Warning,
+    /// Information: what was done, or why something was not patched.
+    Note,
+}
+
+impl Severity {
+    /// `error`, `warning` or `note` (SARIF's level names).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        }
+    }
+}
+
+/// Everything said about one rule, in one row.
+struct RuleInfo {
+    id: &'static str,
+    name: &'static str,
+    severity: Severity,
+    description: &'static str,
+}
+
 impl Rule {
     /// Every rule, for documentation and SARIF rule tables.
     pub const ALL: [Rule; 11] = [
@@ -51,50 +83,102 @@ impl Rule {
         Rule::OutOfScope,
     ];
 
-    /// The stable kebab-case id.
-    pub fn id(self) -> &'static str {
-        match self {
-            Rule::CommandBypassesWrapper => "command-bypasses-wrapper",
-            Rule::PreferredFixWrong => "preferred-fix-wrong",
-            Rule::ImageConfigUnknown => "image-config-unknown",
-            Rule::PlatformsDisagree => "platforms-disagree",
-            Rule::ImagePinned => "image-pinned",
-            Rule::InvalidImageReference => "invalid-image-reference",
-            Rule::InvalidContainer => "invalid-container",
-            Rule::InvalidModeAnnotation => "invalid-mode-annotation",
-            Rule::HelmCommandOverride => "helm-command-override",
-            Rule::ControllerOwned => "controller-owned",
-            Rule::OutOfScope => "out-of-scope",
+    fn info(self) -> RuleInfo {
+        let (id, name, severity, description) = match self {
+            Rule::CommandBypassesWrapper => (
+                "command-bypasses-wrapper",
+                "CommandBypassesWrapper",
+                Severity::Error,
+                "A container command replaces the image's chalk-wrapped ENTRYPOINT, so chalk never runs.",
+            ),
+            Rule::PreferredFixWrong => (
+                "preferred-fix-wrong",
+                "PreferredFixWrong",
+                Severity::Error,
+                "The configured fix strategy would change what the container runs for this image; the right fix is named.",
+            ),
+            Rule::ImageConfigUnknown => (
+                "image-config-unknown",
+                "ImageConfigUnknown",
+                Severity::Warning,
+                "A container sets command, but the image config is unknown, so whether chalk is bypassed is unknown.",
+            ),
+            Rule::PlatformsDisagree => (
+                "platforms-disagree",
+                "PlatformsDisagree",
+                Severity::Warning,
+                "The platforms of a multi-arch image have different ENTRYPOINTs, so no single fix is right.",
+            ),
+            Rule::ImagePinned => (
+                "image-pinned",
+                "ImagePinned",
+                Severity::Note,
+                "An image tag was pinned to the digest the registry serves for it.",
+            ),
+            Rule::InvalidImageReference => (
+                "invalid-image-reference",
+                "InvalidImageReference",
+                Severity::Warning,
+                "The container image is not a valid image reference.",
+            ),
+            Rule::InvalidContainer => (
+                "invalid-container",
+                "InvalidContainer",
+                Severity::Warning,
+                "The container's command, args or image has the wrong type.",
+            ),
+            Rule::InvalidModeAnnotation => (
+                "invalid-mode-annotation",
+                "InvalidModeAnnotation",
+                Severity::Warning,
+                "The mode annotation is not one of off, audit or fix.",
+            ),
+            Rule::HelmCommandOverride => (
+                "helm-command-override",
+                "HelmCommandOverride",
+                Severity::Warning,
+                "A Helm chart sets command:, which replaces a chalk-wrapped ENTRYPOINT; use args: instead.",
+            ),
+            Rule::ControllerOwned => (
+                "controller-owned",
+                "ControllerOwned",
+                Severity::Note,
+                "A controller owns the object and would replace a patched copy, so it is never patched: fix its owner.",
+            ),
+            Rule::OutOfScope => (
+                "out-of-scope",
+                "OutOfScope",
+                Severity::Note,
+                "The scope is pods, so this object is reported, not patched; its Pods are fixed.",
+            ),
+        };
+        RuleInfo {
+            id,
+            name,
+            severity,
+            description,
         }
+    }
+
+    /// The stable kebab-case id (reports, metrics, SARIF `ruleId`, audit
+    /// annotation keys).
+    pub fn id(self) -> &'static str {
+        self.info().id
+    }
+
+    /// The id in PascalCase: SARIF's `name` for a rule.
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    /// How serious a finding of this rule is (SARIF's `level`).
+    pub fn severity(self) -> Severity {
+        self.info().severity
     }
 
     /// One sentence on what the rule means, for reports.
     pub fn description(self) -> &'static str {
-        match self {
-            Rule::CommandBypassesWrapper => {
-                "A container command replaces the image's chalk-wrapped ENTRYPOINT, so chalk never runs."
-            }
-            Rule::PreferredFixWrong => {
-                "The configured fix strategy would change what the container runs for this image; the right fix is named."
-            }
-            Rule::ImageConfigUnknown => {
-                "A container sets command, but the image config is unknown, so whether chalk is bypassed is unknown."
-            }
-            Rule::PlatformsDisagree => {
-                "The platforms of a multi-arch image have different ENTRYPOINTs, so no single fix is right."
-            }
-            Rule::ImagePinned => "An image tag was pinned to the digest the registry serves for it.",
-            Rule::InvalidImageReference => "The container image is not a valid image reference.",
-            Rule::InvalidContainer => "The container's command, args or image has the wrong type.",
-            Rule::InvalidModeAnnotation => "The mode annotation is not one of off, audit or fix.",
-            Rule::HelmCommandOverride => {
-                "A Helm chart sets command:, which replaces a chalk-wrapped ENTRYPOINT; use args: instead."
-            }
-            Rule::ControllerOwned => {
-                "A controller owns the object and would replace a patched copy, so it is never patched: fix its owner."
-            }
-            Rule::OutOfScope => "The scope is pods, so this object is reported, not patched; its Pods are fixed.",
-        }
+        self.info().description
     }
 }
 
@@ -202,6 +286,23 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A finding of `rule` about the object at `object` (and `container`)
+    /// that proposes no fix: a report only.
+    pub fn report(rule: Rule, object: &str, container: Option<ContainerRef>, message: String) -> Finding {
+        Finding {
+            rule,
+            object: object.to_string(),
+            container,
+            message,
+            fix: None,
+            applied: false,
+            change: None,
+            held: None,
+            unchanged: false,
+            ops: Vec::new(),
+        }
+    }
+
     /// A one-line summary under 120 characters, for admission warnings.
     pub fn summary(&self) -> String {
         const MAX: usize = 119;
@@ -427,10 +528,20 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_unique() {
+    fn ids_are_unique_and_names_spell_them() {
         let mut ids: Vec<_> = Rule::ALL.iter().map(|r| r.id()).collect();
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), Rule::ALL.len());
+        for rule in Rule::ALL {
+            let pascal: String = rule
+                .id()
+                .split('-')
+                .map(|w| w[..1].to_ascii_uppercase() + &w[1..])
+                .collect();
+            assert_eq!(rule.name(), pascal);
+            // The serde name (JSON reports, audit annotations) is the id.
+            assert_eq!(serde_json::to_value(rule).unwrap(), rule.id());
+        }
     }
 }

@@ -1,6 +1,8 @@
-//! The fixes for one container: the command decision of DESIGN.md ("Which
-//! fix is right") and digest pinning. Each returns a finding carrying its
+//! The fixes for one container: which command fix is right for the image
+//! (README.md, "Why": the args fix only under the bare wrapper, else the
+//! prepend fix) and digest pinning. Each returns a finding carrying its
 //! patch operations; [`super::inspect`] decides whether they are applied.
+//! Every fix a front end shows is built here, so none is written twice.
 
 use serde_json::Value;
 
@@ -10,7 +12,23 @@ use super::patch;
 use super::policy::{Policy, Strategy, UnknownImages};
 use crate::image::{Entrypoint, ImageFacts, Reference};
 
-/// The command decision of DESIGN.md ("Which fix is right").
+/// Whether a `command` can bypass the wrapper: an empty one, or one that
+/// already starts with the wrapper, is left alone. Every front end asks
+/// this (the chart scan too), so none reports what the engine would not.
+pub fn may_bypass(command: &[String], policy: &Policy) -> bool {
+    !command.is_empty() && !command.starts_with(&policy.wrapper)
+}
+
+/// The prepend fix when nothing is known of the image's chalk flags (what
+/// `unknownImages: prepend` applies, and what a chart's `command:` is told
+/// to become): the bare wrapper with `--exec-command-name command[0]`.
+/// `command` must be non-empty.
+pub fn prepend_unknown(command: &[String], policy: &Policy) -> Vec<String> {
+    chalk::prepend_bare(&policy.wrapper, command)
+}
+
+/// The command decision: which fix puts chalk back for this image, or why
+/// none is made.
 pub(super) fn decide(
     doc: &Value,
     at: &ContainerRef,
@@ -20,18 +38,7 @@ pub(super) fn decide(
     facts: &ImageFacts,
     policy: &Policy,
 ) -> Option<Finding> {
-    let report = |rule: Rule, message: String| Finding {
-        rule,
-        object: object_at.to_string(),
-        container: Some(at.clone()),
-        message,
-        fix: None,
-        applied: false,
-        change: None,
-        held: None,
-        unchanged: false,
-        ops: Vec::new(),
-    };
+    let report = |rule: Rule, message: String| Finding::report(rule, object_at, Some(at.clone()), message);
     let (fix, prepended, why) = match &facts.entrypoint {
         Entrypoint::Known { entrypoint } => {
             let Wrapping::Wrapped(wrapper) = chalk::parse(entrypoint, &policy.wrapper) else {
@@ -96,7 +103,7 @@ pub(super) fn decide(
             ),
             UnknownImages::Prepend => (
                 Fix::Prepend,
-                Some(chalk::prepend_bare(&policy.wrapper, &command)),
+                Some(prepend_unknown(&command, policy)),
                 format!("image config unknown ({reason}); unknownImages is prepend"),
             ),
         },
@@ -158,18 +165,12 @@ pub(super) fn pin(at: &ContainerRef, object_at: &str, facts: &ImageFacts, policy
     let reference = match Reference::parse(&at.image) {
         Ok(r) => r,
         Err(e) => {
-            return Some(Finding {
-                rule: Rule::InvalidImageReference,
-                object: object_at.to_string(),
-                container: Some(at.clone()),
-                message: format!("image {:?}: {e}; not pinned", at.image),
-                fix: None,
-                applied: false,
-                change: None,
-                held: None,
-                unchanged: false,
-                ops: Vec::new(),
-            });
+            return Some(Finding::report(
+                Rule::InvalidImageReference,
+                object_at,
+                Some(at.clone()),
+                format!("image {:?}: {e}; not pinned", at.image),
+            ));
         }
     };
     if reference.digest().is_some() {

@@ -6,7 +6,7 @@ use json_patch::PatchOperation;
 use serde_json::Value;
 
 use super::finding::{Change, ContainerRef, Finding, Rule, field_path};
-use super::fix::{decide, keep_pin, pin};
+use super::fix::{decide, keep_pin, may_bypass, pin};
 use super::owner::{self, Held};
 use super::patch;
 use super::policy::{Mode, Policy};
@@ -113,12 +113,6 @@ fn containers<'a>(doc: &'a Value, specs: &'a [PodSpecAt]) -> impl Iterator<Item 
                 .map(move |(i, container)| (list_at.clone(), i, init, container))
         })
     })
-}
-
-/// Whether a `command` can bypass the wrapper: an empty one, or one that
-/// already starts with the wrapper, is left alone.
-fn may_bypass(command: &[String], policy: &Policy) -> bool {
-    !command.is_empty() && !command.starts_with(&policy.wrapper)
 }
 
 /// Inspects `object` (a Pod, pod-template kind or `List`) with the image
@@ -327,22 +321,16 @@ fn object_mode(doc: &Value, specs: &[PodSpecAt], policy: &Policy, findings: &mut
         };
         match value.as_str().and_then(Mode::parse) {
             Some(mode) => return mode,
-            None => findings.push(Finding {
-                rule: Rule::InvalidModeAnnotation,
-                object: object_at.clone(),
-                container: None,
-                message: format!(
+            None => findings.push(Finding::report(
+                Rule::InvalidModeAnnotation,
+                object_at,
+                None,
+                format!(
                     "annotation {key} at {} is {value}, not off, audit or fix; using the configured mode {}",
                     field_path(&format!("{place}/metadata/annotations")),
                     policy.mode.as_str()
                 ),
-                fix: None,
-                applied: false,
-                change: None,
-                held: None,
-                unchanged: false,
-                ops: Vec::new(),
-            }),
+            )),
         }
     }
     policy.mode
@@ -373,16 +361,6 @@ fn strings(container: &Value, field: &str) -> Result<Option<Vec<String>>, String
 }
 
 fn invalid(object_at: &str, at: ContainerRef, why: String) -> Finding {
-    Finding {
-        rule: Rule::InvalidContainer,
-        object: object_at.to_string(),
-        message: format!("container {:?} at {}: {why}; left unchanged", at.name, at.field),
-        container: Some(at),
-        fix: None,
-        applied: false,
-        change: None,
-        held: None,
-        unchanged: false,
-        ops: Vec::new(),
-    }
+    let message = format!("container {:?} at {}: {why}; left unchanged", at.name, at.field);
+    Finding::report(Rule::InvalidContainer, object_at, Some(at), message)
 }

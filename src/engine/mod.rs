@@ -17,7 +17,8 @@ pub mod policy;
 mod update;
 pub mod workload;
 
-pub use finding::{Change, CommandLine, ContainerRef, Finding, Fix, Rule};
+pub use finding::{Change, CommandLine, ContainerRef, Finding, Fix, Rule, Severity};
+pub use fix::{may_bypass, prepend_unknown};
 pub use inspect::{Inspection, MIRROR_POD_ANNOTATION, images, images_for_update, inspect, inspect_update};
 pub use owner::{Held, Owner};
 pub use policy::{ImageFilter, Mode, Policy, Scope, Strategy, UnknownImages};

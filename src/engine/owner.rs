@@ -111,16 +111,8 @@ pub(super) fn note(held: Held, object_at: &str) -> Finding {
         ),
     };
     Finding {
-        rule,
-        object: object_at.to_string(),
-        container: None,
-        message,
-        fix: None,
-        applied: false,
-        change: None,
         held: Some(held),
-        unchanged: false,
-        ops: Vec::new(),
+        ..Finding::report(rule, object_at, None, message)
     }
 }
 

@@ -3,6 +3,8 @@
 //! A chart that sets `command:` bypasses chalk in every release rendered
 //! from it, and the engine can only fix the rendered objects. These findings
 //! point at the source so the chart itself gets fixed; they carry no patch.
+//! Whether a command bypasses the wrapper, and what the wrapped command is,
+//! are the engine's answers ([`engine::may_bypass`], [`engine::prepend_unknown`]).
 
 use std::path::Path;
 
@@ -12,13 +14,13 @@ use super::documents::{self, Chunk};
 use super::locate::Locator;
 use super::model::{Item, Problem};
 use super::source::{is_chart, sorted_entries};
-use crate::engine::{Finding, Rule};
+use crate::engine::{self, Finding, Policy, Rule};
 
 /// Template files read for `command:` lines.
 const TEMPLATE_EXTENSIONS: [&str; 4] = ["yaml", "yml", "tpl", "json"];
 
 /// Scans the chart in `dir` (and its unpacked subcharts under `charts/`).
-pub fn scan(dir: &Path, wrapper: &[String], items: &mut Vec<Item>, problems: &mut Vec<Problem>) {
+pub fn scan(dir: &Path, policy: &Policy, items: &mut Vec<Item>, problems: &mut Vec<Problem>) {
     let entries = match sorted_entries(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -38,23 +40,24 @@ pub fn scan(dir: &Path, wrapper: &[String], items: &mut Vec<Item>, problems: &mu
         let is_values = name.starts_with("values") && (name.ends_with(".yaml") || name.ends_with(".yml"));
         if is_values && path.is_file() {
             match std::fs::read_to_string(path) {
-                Ok(text) => scan_values(&path.display().to_string(), &text, wrapper, items, problems),
+                Ok(text) => scan_values(&path.display().to_string(), &text, policy, items, problems),
                 Err(e) => problems.push(Problem::file(path.display(), e)),
             }
         }
     }
-    scan_templates(&dir.join("templates"), wrapper, items, problems);
+    scan_templates(&dir.join("templates"), policy, items, problems);
     if let Ok(subcharts) = sorted_entries(&dir.join("charts")) {
         for sub in subcharts.iter().filter(|p| is_chart(p)) {
-            scan(sub, wrapper, items, problems);
+            scan(sub, policy, items, problems);
         }
     }
 }
 
 /// Every `command` key in a values file, by YAML structure. A `command`
 /// under `exec` is a probe or lifecycle hook, which does not replace the
-/// ENTRYPOINT, so it is not reported.
-pub fn scan_values(file: &str, text: &str, wrapper: &[String], items: &mut Vec<Item>, problems: &mut Vec<Problem>) {
+/// ENTRYPOINT, so it is not reported; nor is one that already starts with
+/// the wrapper.
+pub fn scan_values(file: &str, text: &str, policy: &Policy, items: &mut Vec<Item>, problems: &mut Vec<Problem>) {
     for chunk in documents::split(text) {
         let values = match documents::parse_yaml(&chunk) {
             Ok(values) => values,
@@ -69,19 +72,26 @@ pub fn scan_values(file: &str, text: &str, wrapper: &[String], items: &mut Vec<I
                 continue;
             }
         };
-        values_in(file, &chunk, &values, wrapper, items);
+        values_in(file, &chunk, &values, policy, items);
     }
 }
 
-fn values_in(file: &str, chunk: &Chunk<'_>, values: &Value, wrapper: &[String], items: &mut Vec<Item>) {
+fn values_in(file: &str, chunk: &Chunk<'_>, values: &Value, policy: &Policy, items: &mut Vec<Item>) {
     let locator = Locator::new(chunk.text);
     for (pointer, at) in locator.keys() {
         let mut tokens = pointer.rsplit('/');
         if tokens.next() != Some("command") || tokens.next() == Some("exec") {
             continue;
         }
-        let key = crate::engine::finding::field_path(pointer);
+        let key = engine::finding::field_path(pointer);
         let value = values.pointer(pointer).unwrap_or(&Value::Null);
+        let command = strings(value);
+        if command
+            .as_deref()
+            .is_some_and(|c| !c.is_empty() && !engine::may_bypass(c, policy))
+        {
+            continue; // already runs under the wrapper
+        }
         let set = match value {
             Value::Null => "declares".to_string(),
             Value::Array(a) if a.is_empty() => "declares".to_string(),
@@ -89,30 +99,36 @@ fn values_in(file: &str, chunk: &Chunk<'_>, values: &Value, wrapper: &[String], 
         };
         let message = format!(
             "{set} `{key}`: a container command replaces a chalk-wrapped ENTRYPOINT, so chalk never runs. {}",
-            advice(value.as_array(), wrapper)
+            advice(command.as_deref(), policy)
         );
         items.push(chart_item(file, chunk.first_line + at.line - 1, at.column, message));
     }
 }
 
+/// `value` as a list of strings, if it is one.
+fn strings(value: &Value) -> Option<Vec<String>> {
+    value
+        .as_array()?
+        .iter()
+        .map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
 /// What to change, with the wrapped command spelled out when it is known.
-fn advice(command: Option<&Vec<Value>>, wrapper: &[String]) -> String {
+fn advice(command: Option<&[String]>, policy: &Policy) -> String {
     let args = "Pass it as `args` instead (render it into the container's `args:`)";
-    let words: Option<Vec<&str>> = command.and_then(|c| c.iter().map(Value::as_str).collect());
-    match words.as_deref() {
-        Some([first, rest @ ..]) => {
-            let mut wrapped: Vec<&str> = wrapper.iter().map(String::as_str).collect();
-            wrapped.extend(["--exec-command-name", first, "--"]);
-            wrapped.extend(rest.iter().copied());
+    match command {
+        Some(command) if engine::may_bypass(command, policy) => format!(
+            "{args}, or keep it as command with the wrapper prepended: {}.",
+            serde_json::to_string(&engine::prepend_unknown(command, policy)).unwrap_or_default()
+        ),
+        _ => {
+            let placeholder = ["<program>".to_string(), "<its arguments>".to_string()];
             format!(
-                "{args}, or keep it as command with the wrapper prepended: {}.",
-                serde_json::to_string(&wrapped).unwrap_or_default()
+                "{args}, or prepend the wrapper: {}.",
+                engine::prepend_unknown(&placeholder, policy).join(" ")
             )
         }
-        _ => format!(
-            "{args}, or prepend the wrapper: {} --exec-command-name <program> -- <its arguments>.",
-            wrapper.join(" ")
-        ),
     }
 }
 
@@ -125,28 +141,17 @@ fn chart_item(file: &str, line: usize, column: usize, message: String) -> Item {
         kind: None,
         name: None,
         namespace: None,
-        finding: Finding {
-            rule: Rule::HelmCommandOverride,
-            object: String::new(),
-            container: None,
-            message,
-            fix: None,
-            applied: false,
-            change: None,
-            held: None,
-            unchanged: false,
-            ops: Vec::new(),
-        },
+        finding: Finding::report(Rule::HelmCommandOverride, "", None, message),
     }
 }
 
-fn scan_templates(dir: &Path, wrapper: &[String], items: &mut Vec<Item>, problems: &mut Vec<Problem>) {
+fn scan_templates(dir: &Path, policy: &Policy, items: &mut Vec<Item>, problems: &mut Vec<Problem>) {
     let Ok(entries) = sorted_entries(dir) else { return };
     for path in entries {
         if path.is_dir() {
             // Not through symlinks, which could loop.
             if !path.is_symlink() {
-                scan_templates(&path, wrapper, items, problems);
+                scan_templates(&path, policy, items, problems);
             }
             continue;
         }
@@ -158,10 +163,17 @@ fn scan_templates(dir: &Path, wrapper: &[String], items: &mut Vec<Item>, problem
             Ok(text) => {
                 let file = path.display().to_string();
                 for (line, column, text) in template_commands(&text) {
+                    let inline = inline_command(&text);
+                    if inline
+                        .as_deref()
+                        .is_some_and(|c| !c.is_empty() && !engine::may_bypass(c, policy))
+                    {
+                        continue; // already runs under the wrapper
+                    }
                     let message = format!(
                         "renders `{text}`: a container command replaces a chalk-wrapped ENTRYPOINT, so chalk never \
                          runs. {}",
-                        advice(None, wrapper)
+                        advice(inline.as_deref(), policy)
                     );
                     items.push(chart_item(&file, line, column, message));
                 }
@@ -203,6 +215,24 @@ pub fn template_commands(text: &str) -> Vec<(usize, usize, String)> {
         keys.push((column, key.to_string()));
     }
     out
+}
+
+/// The command written on a template's `command:` line itself, when it is a
+/// plain flow sequence of strings (`command: ["run", "--fast"]`); `None`
+/// when it is templated, on the following lines, or not a list.
+fn inline_command(line: &str) -> Option<Vec<String>> {
+    let entry = line.trim_start_matches(['-', ' ', '\t']);
+    let (_, value) = entry.split_once(':')?;
+    let value = value.trim();
+    if !value.starts_with('[') || value.contains("{{") {
+        return None;
+    }
+    let chunk = Chunk {
+        index: 1,
+        first_line: 1,
+        text: value,
+    };
+    strings(&documents::parse_yaml(&chunk).ok()?)
 }
 
 /// The key of a `key:` or `key: value` line.
@@ -283,13 +313,7 @@ spec:
         let text = "app:\n  image: app:1\n  command: [sh, -c, 'run --fast']\n  probe:\n    exec:\n      command: [true]\nworker:\n  command: []\n";
         let mut items = Vec::new();
         let mut problems = Vec::new();
-        scan_values(
-            "values.yaml",
-            text,
-            &["/chalk".into(), "exec".into()],
-            &mut items,
-            &mut problems,
-        );
+        scan_values("values.yaml", text, &Policy::default(), &mut items, &mut problems);
         assert!(problems.is_empty());
         let lines: Vec<_> = items.iter().map(|i| (i.line, i.column)).collect();
         assert_eq!(lines, [(3, 3), (8, 3)]);
@@ -307,5 +331,32 @@ spec:
             items[0].finding.message
         );
         assert!(items[1].finding.message.starts_with("declares `worker.command`"));
+    }
+
+    #[test]
+    fn commands_already_under_the_wrapper_are_not_reported() {
+        let text = "a:\n  command: [/chalk, exec, --, app]\nb:\n  command: [/chalk, exec]\nc:\n  command: [app]\n";
+        let mut items = Vec::new();
+        let mut problems = Vec::new();
+        scan_values("values.yaml", text, &Policy::default(), &mut items, &mut problems);
+        assert!(problems.is_empty());
+        let lines: Vec<_> = items.iter().map(|i| i.line).collect();
+        assert_eq!(lines, [6], "only c.command bypasses the wrapper");
+        assert!(
+            items[0]
+                .finding
+                .message
+                .contains(r#"["/chalk","exec","--exec-command-name","app","--"]"#),
+            "{}",
+            items[0].finding.message
+        );
+
+        assert_eq!(
+            inline_command(r#"- command: ["/chalk", "exec", "--", "app"]"#),
+            Some(vec!["/chalk".into(), "exec".into(), "--".into(), "app".into()])
+        );
+        assert_eq!(inline_command("command:"), None);
+        assert_eq!(inline_command("command: {{ .Values.command }}"), None);
+        assert_eq!(inline_command("command: [{{ .Values.x }}]"), None);
     }
 }

@@ -146,7 +146,6 @@ pub fn review(reviewer: &Reviewer, filenames: &[PathBuf], charts: &[PathBuf], sk
         }
     }
     inputs.extend(charts.iter().cloned().map(Input::Chart));
-    let wrapper = reviewer.policy().wrapper.clone();
     for input in inputs {
         match input {
             Input::Manifest(path) => match source::read(&path) {
@@ -156,7 +155,12 @@ pub fn review(reviewer: &Reviewer, filenames: &[PathBuf], charts: &[PathBuf], sk
                 }
                 Err(problem) => review.problems.push(problem),
             },
-            Input::Chart(dir) => chart::scan(&dir, &wrapper, &mut review.chart_findings, &mut review.problems),
+            Input::Chart(dir) => chart::scan(
+                &dir,
+                reviewer.policy(),
+                &mut review.chart_findings,
+                &mut review.problems,
+            ),
         }
     }
     review
