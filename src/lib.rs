@@ -15,4 +15,5 @@ pub mod engine;
 pub mod error;
 pub mod image;
 pub mod review;
+mod sarif;
 pub mod server;

@@ -170,7 +170,7 @@ fn sarif_has_the_2_1_0_structure() {
     assert_eq!(output.status.code(), Some(2));
     let sarif: Value = serde_json::from_slice(&output.stdout).expect("SARIF is JSON");
     assert_eq!(sarif["version"], "2.1.0");
-    assert!(sarif["$schema"].as_str().unwrap().contains("sarif-2.1.0"));
+    assert!(sarif["$schema"].as_str().unwrap().ends_with("sarif-schema-2.1.0.json"));
     let runs = sarif["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 1);
     let driver = &runs[0]["tool"]["driver"];
@@ -199,6 +199,20 @@ fn sarif_has_the_2_1_0_structure() {
         .expect("the Deployment's app container");
     assert_eq!(app["ruleId"], "command-bypasses-wrapper");
     assert_eq!(app["properties"]["fix"], "args");
+    // Regression: `review` said error and `audit` warning for the same rule.
+    assert_eq!(app["level"], "error");
+    let review = std::process::Command::new(env!("CARGO_BIN_EXE_entrypoint-guard"))
+        .args(["review", "-f", "-", "-o", "sarif"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("ENTRYPOINT_GUARD_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("review runs");
+    let review: Value = serde_json::from_slice(&review.stdout).expect("review SARIF is JSON");
+    assert_eq!(
+        review["runs"][0]["tool"]["driver"]["rules"], driver["rules"],
+        "review and audit describe every rule (id, name, level) the same way"
+    );
     let invocation = &runs[0]["invocations"][0];
     assert_eq!(invocation["executionSuccessful"], false);
     let note = invocation["toolExecutionNotifications"][0]["message"]["text"]

@@ -4,26 +4,15 @@
 //! (`namespace/Kind/name/field`) and the object in `properties`; what could
 //! not be listed becomes tool execution notifications.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{container_label, proposed_fix};
 use crate::audit::report::AuditReport;
-use crate::engine::{Finding, Rule};
+use crate::engine::Finding;
+use crate::sarif::{self, SarifResult};
 
-const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
-
-/// Renders the report as one SARIF run.
+/// Renders the report as a SARIF log ([`crate::sarif`]).
 pub fn render(report: &AuditReport) -> String {
-    let rules: Vec<Value> = Rule::ALL
-        .iter()
-        .map(|rule| {
-            json!({
-                "id": rule.id(),
-                "shortDescription": {"text": rule.description()},
-                "defaultConfiguration": {"level": level(*rule)},
-            })
-        })
-        .collect();
     let mut results = Vec::new();
     for object in &report.objects {
         for finding in &object.findings {
@@ -31,19 +20,17 @@ pub fn render(report: &AuditReport) -> String {
             if let Some(c) = &finding.container {
                 place = format!("{place}/{}", c.field);
             }
-            results.push(json!({
-                "ruleId": finding.rule.id(),
-                "ruleIndex": Rule::ALL.iter().position(|r| *r == finding.rule).unwrap_or(0),
-                "level": level(finding.rule),
-                "message": {"text": message(finding)},
-                "locations": [{
+            results.push(SarifResult {
+                finding,
+                message: message(finding),
+                locations: vec![json!({
                     "logicalLocations": [{
                         "name": object.name,
                         "fullyQualifiedName": place,
                         "kind": "object",
                     }],
-                }],
-                "properties": {
+                })],
+                properties: json!({
                     "apiVersion": object.api_version,
                     "kind": object.kind,
                     "namespace": object.namespace,
@@ -52,51 +39,26 @@ pub fn render(report: &AuditReport) -> String {
                     "init": finding.container.as_ref().map(|c| c.init),
                     "image": finding.container.as_ref().map(|c| c.image.clone()),
                     "fix": finding.fix.map(|f| f.as_str()),
-                },
-            }));
+                    "applied": finding.applied,
+                }),
+            });
         }
     }
-    let notifications: Vec<Value> = report
+    let notifications = report
         .errors
         .iter()
         .map(|e| {
-            json!({
-                "level": "error",
-                "message": {"text": format!("cannot list {} in {}: {}: {}", e.resource, e.scope(), e.reason.as_str(), e.message)},
-            })
+            let text = format!(
+                "cannot list {} in {}: {}: {}",
+                e.resource,
+                e.scope(),
+                e.reason.as_str(),
+                e.message
+            );
+            sarif::notification(text, Vec::new())
         })
         .collect();
-    let sarif = json!({
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "entrypoint-guard",
-                "version": env!("CARGO_PKG_VERSION"),
-                "rules": rules,
-            }},
-            "invocations": [{
-                "executionSuccessful": report.errors.is_empty(),
-                "toolExecutionNotifications": notifications,
-            }],
-            "results": results,
-        }],
-    });
-    let mut out = serde_json::to_string_pretty(&sarif).expect("a JSON value serializes");
-    out.push('\n');
-    out
-}
-
-/// How loud a rule is: bypassing chalk is the point, unknowns are notes.
-fn level(rule: Rule) -> &'static str {
-    match rule {
-        Rule::CommandBypassesWrapper
-        | Rule::PreferredFixWrong
-        | Rule::PlatformsDisagree
-        | Rule::HelmCommandOverride => "warning",
-        Rule::ImageConfigUnknown | Rule::ImagePinned | Rule::ControllerOwned | Rule::OutOfScope => "note",
-        Rule::InvalidImageReference | Rule::InvalidContainer | Rule::InvalidModeAnnotation => "error",
-    }
+    sarif::log(results, notifications)
 }
 
 fn message(finding: &Finding) -> String {

@@ -2,70 +2,29 @@
 
 use serde_json::{Value, json};
 
-use crate::engine::{Change, Rule};
-use crate::review::model::{Item, Problem, Review};
+use crate::engine::Change;
+use crate::review::model::{Item, Review};
 use crate::review::source::STDIN_NAME;
+use crate::sarif::{self, SarifResult};
 
-/// The SARIF 2.1.0 schema the log declares.
-pub const SCHEMA: &str = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
-
-/// How serious a rule is, as a SARIF level. Bypassing chalk is an error;
-/// what cannot be decided is a warning; pinning is a note.
-pub fn level(rule: Rule) -> &'static str {
-    match rule {
-        Rule::CommandBypassesWrapper | Rule::PreferredFixWrong => "error",
-        Rule::ImagePinned | Rule::ControllerOwned | Rule::OutOfScope => "note",
-        Rule::ImageConfigUnknown
-        | Rule::PlatformsDisagree
-        | Rule::InvalidImageReference
-        | Rule::InvalidContainer
-        | Rule::InvalidModeAnnotation
-        | Rule::HelmCommandOverride => "warning",
-    }
-}
-
-/// The review as a SARIF log with one run: every rule in `tool.driver.rules`,
-/// one result per finding located at its container's line, and the
-/// problems as tool execution notifications.
+/// The review as a SARIF log ([`crate::sarif`]): one result per finding
+/// located at its container's line, and the problems as tool execution
+/// notifications.
 pub fn render(review: &Review) -> String {
-    let rules: Vec<Value> = Rule::ALL
+    let results = review.findings().map(result).collect();
+    let notifications = review
+        .problems
         .iter()
-        .map(|rule| {
-            json!({
-                "id": rule.id(),
-                "name": rule_name(*rule),
-                "shortDescription": {"text": rule.description()},
-                "fullDescription": {"text": rule.description()},
-                "defaultConfiguration": {"level": level(*rule)},
-            })
+        .map(|p| {
+            let location = json!({"physicalLocation": physical(&p.file, p.line, p.column)});
+            sarif::notification(p.to_string(), vec![location])
         })
         .collect();
-    let results: Vec<Value> = review.findings().map(result).collect();
-    let notifications: Vec<Value> = review.problems.iter().map(notification).collect();
-    let log = json!({
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": env!("CARGO_PKG_NAME"),
-                "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://github.com/crashappsec/chalk",
-                "rules": rules,
-            }},
-            "invocations": [{
-                "executionSuccessful": review.problems.is_empty(),
-                "toolExecutionNotifications": notifications,
-            }],
-            "columnKind": "unicodeCodePoints",
-            "results": results,
-        }],
-    });
-    serde_json::to_string_pretty(&log).unwrap_or_default() + "\n"
+    sarif::log(results, notifications)
 }
 
-fn result(item: &Item) -> Value {
+fn result(item: &Item) -> SarifResult<'_> {
     let f = &item.finding;
-    let index = Rule::ALL.iter().position(|r| *r == f.rule).unwrap_or_default();
     let mut message = f.message.clone();
     match &f.change {
         Some(Change::Command { after, .. }) => {
@@ -94,22 +53,12 @@ fn result(item: &Item) -> Value {
         properties["container"] = json!(c.name);
         properties["image"] = json!(c.image);
     }
-    json!({
-        "ruleId": f.rule.id(),
-        "ruleIndex": index,
-        "level": level(f.rule),
-        "message": {"text": message},
-        "locations": [location],
-        "properties": properties,
-    })
-}
-
-fn notification(problem: &Problem) -> Value {
-    json!({
-        "level": "error",
-        "message": {"text": problem.to_string()},
-        "locations": [{"physicalLocation": physical(&problem.file, problem.line, problem.column)}],
-    })
+    SarifResult {
+        finding: f,
+        message,
+        locations: vec![location],
+        properties,
+    }
 }
 
 fn physical(file: &str, line: Option<usize>, column: Option<usize>) -> Value {
@@ -142,19 +91,6 @@ pub fn uri(file: &str) -> String {
     out
 }
 
-/// The rule's id in PascalCase, SARIF's convention for `name`.
-fn rule_name(rule: Rule) -> String {
-    rule.id()
-        .split('-')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +101,5 @@ mod tests {
         assert_eq!(uri(STDIN_NAME), "stdin");
         assert_eq!(uri("a#b?.yaml"), "a%23b%3F.yaml");
         assert_eq!(uri("/tmp/x.yaml"), "file:///tmp/x.yaml");
-        assert_eq!(rule_name(Rule::CommandBypassesWrapper), "CommandBypassesWrapper");
     }
 }
