@@ -122,7 +122,10 @@ fn mirror_pods_and_mode_annotations() {
     object["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "abc"});
     assert_eq!(
         inspect(&object, &fixture_facts(), &Policy::default(), Mode::Fix),
-        Default::default()
+        Inspection {
+            mode: Mode::Off,
+            ..Default::default()
+        }
     );
 
     object["metadata"]["annotations"] = json!({"entrypoint-guard.io/mode": "audit"});

@@ -194,6 +194,42 @@ async fn health_readiness_and_metrics() {
     }
 }
 
+/// Regression: the request metric's mode came from the configuration and
+/// the route, so an object annotated `mode: audit` under `/mutate` was
+/// counted as mode="fix" (and one annotated `fix` under a configured audit
+/// as mode="audit",outcome="patched"). It is the mode the engine used.
+#[tokio::test]
+async fn the_request_metric_counts_the_mode_the_object_was_inspected_in() {
+    let annotated = |mode: &str| {
+        let mut review = fixture("pod-create");
+        review["request"]["object"]["metadata"]["annotations"] = serde_json::json!({"entrypoint-guard.io/mode": mode});
+        review
+    };
+    let server = TestServer::start(|_| {}).await;
+    let decoded = decode_like_api_server(&annotated("audit"), &server.post("/mutate", &annotated("audit")).await);
+    assert!(decoded.patch.is_none() && !decoded.warnings.is_empty());
+    let metrics = server.running.metrics().encode();
+    assert!(
+        metrics.contains("route=\"mutate\",kind=\"Pod\",operation=\"CREATE\",mode=\"audit\",outcome=\"audited\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("mode=\"fix\""), "{metrics}");
+
+    let server = TestServer::start(|c| c.mode = entrypoint_guard::engine::Mode::Audit).await;
+    let decoded = decode_like_api_server(&annotated("fix"), &server.post("/mutate", &annotated("fix")).await);
+    assert!(decoded.patch.is_some());
+    // `/audit` caps the annotation: the object is inspected in audit mode.
+    decode_like_api_server(&annotated("fix"), &server.post("/audit", &annotated("fix")).await);
+    let metrics = server.running.metrics().encode();
+    for line in [
+        "route=\"mutate\",kind=\"Pod\",operation=\"CREATE\",mode=\"fix\",outcome=\"patched\"} 1\n",
+        "route=\"audit\",kind=\"Pod\",operation=\"CREATE\",mode=\"audit\",outcome=\"audited\"} 1\n",
+    ] {
+        assert!(metrics.contains(line), "missing {line} in {metrics}");
+    }
+    assert!(!metrics.contains("mode=\"audit\",outcome=\"patched\""), "{metrics}");
+}
+
 #[tokio::test]
 async fn shutdown_finishes_in_flight_requests_and_then_stops() {
     let (server, _) = start(Behaviour::OfflineAfter(Duration::from_millis(700)), OnError::Allow).await;

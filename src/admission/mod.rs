@@ -68,6 +68,9 @@ pub struct Verdict {
     /// Objects in mode fix left unpatched because a controller owns them or
     /// the scope is pods (see [`engine::Inspection::held`]).
     pub held: Vec<Held>,
+    /// The mode the engine inspected the object in ([`engine::Inspection::mode`]);
+    /// `None` when it did not inspect it.
+    pub mode: Option<Mode>,
 }
 
 /// Allows the request unchanged, having nothing to look at.
@@ -77,6 +80,7 @@ pub fn untouched(uid: &str) -> Verdict {
         outcome: Outcome::Clean,
         findings: Vec::new(),
         held: Vec::new(),
+        mode: None,
     }
 }
 
@@ -98,6 +102,7 @@ pub fn failed(uid: &str, why: &str, on_error: OnError) -> Verdict {
         outcome: Outcome::Error,
         findings: Vec::new(),
         held: Vec::new(),
+        mode: None,
     }
 }
 
@@ -140,6 +145,7 @@ pub fn review(
         outcome,
         findings: inspection.findings,
         held: inspection.held,
+        mode: Some(inspection.mode),
     }
 }
 

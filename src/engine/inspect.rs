@@ -37,6 +37,11 @@ pub struct Inspection {
     /// Objects in mode `fix` with fixes that were withheld: owned by a
     /// controller, or not a Pod under `scope: pods`.
     pub held: Vec<Held>,
+    /// The mode the object was inspected in: its mode annotation (or its
+    /// pod template's), else the policy's, capped by the ceiling; `off` for
+    /// a mirror pod. For a `List`, the most intrusive of its objects'. An
+    /// object holding no pod spec has the policy's mode, capped.
+    pub mode: Mode,
 }
 
 impl Inspection {
@@ -132,6 +137,11 @@ pub fn inspect_update(object: &Value, old: &Value, facts: &Facts, policy: &Polic
 fn inspect_with(object: &Value, old: Option<&Value>, facts: &Facts, policy: &Policy, ceiling: Mode) -> Inspection {
     let mut out = Inspection::default();
     let specs = workload::pod_specs(object);
+    out.mode = if specs.is_empty() {
+        policy.mode.min(ceiling)
+    } else {
+        Mode::Off // raised by each object inspected
+    };
     // Pod specs of one top-level object are adjacent (a List holds one per item).
     for specs in specs.chunk_by(|a, b| a.object == b.object) {
         let object = Object {
@@ -170,6 +180,7 @@ impl Object<'_> {
         }
         let mut findings = Vec::new();
         let mode = object_mode(doc, specs, policy, &mut findings).min(ceiling);
+        out.mode = out.mode.max(mode);
         if mode == Mode::Off {
             return;
         }
@@ -363,4 +374,47 @@ fn strings(container: &Value, field: &str) -> Result<Option<Vec<String>>, String
 fn invalid(object_at: &str, at: ContainerRef, why: String) -> Finding {
     let message = format!("container {:?} at {}: {why}; left unchanged", at.name, at.field);
     Finding::report(Rule::InvalidContainer, object_at, Some(at), message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::ImageFacts;
+    use serde_json::json;
+
+    fn pod(annotations: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"annotations": annotations},
+            "spec": {"containers": [{"name": "c", "image": "r.io/a:1", "command": ["run"]}]}})
+    }
+
+    #[test]
+    fn the_inspection_says_which_mode_it_ran_in() {
+        let mut facts = Facts::new();
+        facts.insert(
+            "r.io/a:1",
+            ImageFacts::known(vec!["/chalk".into(), "exec".into(), "--".into()], None),
+        );
+        let policy = Policy::default();
+        let mode_of = |object: &Value, ceiling| inspect(object, &facts, &policy, ceiling).mode;
+        assert_eq!(mode_of(&pod(json!({})), Mode::Fix), Mode::Fix);
+        assert_eq!(mode_of(&pod(json!({})), Mode::Audit), Mode::Audit);
+        let audit = pod(json!({"entrypoint-guard.io/mode": "audit"}));
+        let answer = inspect(&audit, &facts, &policy, Mode::Fix);
+        assert_eq!((answer.mode, answer.changes()), (Mode::Audit, false));
+        let fix = pod(json!({"entrypoint-guard.io/mode": "fix"}));
+        let audit_policy = Policy {
+            mode: Mode::Audit,
+            ..Policy::default()
+        };
+        let answer = inspect(&fix, &facts, &audit_policy, Mode::Fix);
+        assert_eq!((answer.mode, answer.changes()), (Mode::Fix, true));
+        assert_eq!(inspect(&fix, &facts, &audit_policy, Mode::Audit).mode, Mode::Audit);
+        let mirror = pod(json!({MIRROR_POD_ANNOTATION: "x"}));
+        assert_eq!(mode_of(&mirror, Mode::Fix), Mode::Off);
+        let config_map = json!({"apiVersion": "v1", "kind": "ConfigMap"});
+        assert_eq!(inspect(&config_map, &facts, &audit_policy, Mode::Fix).mode, Mode::Audit);
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": [
+            pod(json!({"entrypoint-guard.io/mode": "off"})), audit]});
+        assert_eq!(mode_of(&list, Mode::Fix), Mode::Audit, "the most intrusive item's");
+    }
 }

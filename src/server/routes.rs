@@ -205,7 +205,6 @@ impl AppState {
             }
         };
         drop(body);
-        let mode = self.policy.mode.min(route.ceiling());
         let timeout = query_timeout(query).unwrap_or(self.default_timeout);
         let verdict = match request.take_object() {
             Ok(object) => {
@@ -218,6 +217,9 @@ impl AppState {
             }
         };
         let kind = request.kind.kind.as_str();
+        // The mode the engine used (an object's mode annotation counts); the
+        // configured one, capped by the route, when it did not look.
+        let mode = verdict.mode.unwrap_or(self.policy.mode.min(route.ceiling()));
         self.metrics
             .admission(route, kind, request.operation, mode, verdict.outcome, started.elapsed());
         self.metrics.findings(&verdict.findings);
