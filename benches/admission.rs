@@ -12,7 +12,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use entrypoint_guard::admission::{self, AdmissionRequest};
 use entrypoint_guard::config::server::OnError;
 use entrypoint_guard::engine::{self, Mode, Policy};
-use entrypoint_guard::image::{LookupContext, OfflineResolver};
+use entrypoint_guard::image::OfflineResolver;
 
 #[path = "support/fixtures.rs"]
 mod fixtures;
@@ -26,13 +26,9 @@ fn handle(body: &[u8], resolver: &OfflineResolver, policy: &Policy) -> Vec<u8> {
     let verdict = match request.take_object() {
         Ok(object) => {
             let old = request.take_old_object();
-            let images = match &old {
-                Some(old) => engine::images_for_update(&object, old, policy),
-                None => engine::images(&object, policy),
-            };
-            let ctx = LookupContext::of(&object, request.namespace.as_deref());
-            black_box(&ctx);
-            let facts = resolver.resolve_now(&images);
+            let needed = engine::lookups(&object, old.as_ref(), request.namespace.as_deref(), policy);
+            black_box(&needed.context);
+            let facts = resolver.resolve_now(&needed.images);
             admission::review(
                 &request.uid,
                 &object,
@@ -75,13 +71,11 @@ fn stages(c: &mut Criterion) {
     });
     let mut request: AdmissionRequest = admission::decode_lean(&body).unwrap();
     let object = request.take_object().unwrap();
-    let images = engine::images(&object, &policy);
-    let facts = resolver.resolve_now(&images);
+    let facts = resolver.resolve_now(&engine::lookups(&object, None, None, &policy).images);
     group.bench_function("images+context+resolve", |b| {
         b.iter(|| {
-            let images = engine::images(black_box(&object), &policy);
-            let ctx = LookupContext::of(&object, Some("demo"));
-            (resolver.resolve_now(&images), ctx)
+            let needed = engine::lookups(black_box(&object), None, Some("demo"), &policy);
+            (resolver.resolve_now(&needed.images), needed.context)
         })
     });
     group.bench_function("review", |b| {

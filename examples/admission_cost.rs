@@ -45,10 +45,7 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Err("this review is not inspected (operation, kind or subresource)".into());
         };
         let old = request.take_old_object();
-        let images = match &old {
-            Some(old) => engine::images_for_update(&object, old, &policy),
-            None => engine::images(&object, &policy),
-        };
+        let images = engine::lookups(&object, old.as_ref(), request.namespace.as_deref(), &policy).images;
         let t2 = Instant::now();
         let facts = resolver.resolve_now(&images);
         let t3 = Instant::now();

@@ -46,7 +46,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     let resolver = RegistryResolver::new(&config, Arc::new(NoCredentials))?;
-    let ctx = LookupContext::of(&serde_json::json!({}), Some("default"));
+    let ctx = LookupContext {
+        namespace: Some("default".into()),
+        ..LookupContext::default()
+    };
     println!(
         "lookups={lookups} cacheCapacity={capacity} rss_before={} KiB",
         rss_kib()

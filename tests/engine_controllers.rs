@@ -12,9 +12,7 @@
 #[path = "support/generate.rs"]
 mod generate;
 
-use entrypoint_guard::engine::{
-    Inspection, Mode, Policy, Rule, Scope, images, images_for_update, inspect, inspect_update,
-};
+use entrypoint_guard::engine::{Inspection, Mode, Policy, Rule, Scope, inspect, inspect_update, lookups};
 use entrypoint_guard::image::{Facts, ImageFacts};
 use generate::{IMAGES, facts, fix_strategy, strings, unknown_images, with_pinned};
 use json_patch::PatchOperation;
@@ -236,7 +234,7 @@ fn an_update_looks_up_only_what_it_may_change_or_must_report() {
     let (object, old) = (&review["request"]["object"], &review["request"]["oldObject"]);
     let policy = Policy::default();
     assert_eq!(
-        images(object, &policy),
+        lookups(object, None, None, &policy).images,
         [
             "registry.example/init:1.0",
             "registry.example/app:1.0",
@@ -245,12 +243,12 @@ fn an_update_looks_up_only_what_it_may_change_or_must_report() {
     );
     // sidecar is unchanged and has no command: nothing to pin, nothing to report.
     assert_eq!(
-        images_for_update(object, old, &policy),
+        lookups(object, Some(old), None, &policy).images,
         ["registry.example/init:1.0", "registry.example/app:1.0"]
     );
     // A scale changes nothing: only the bypass reports need facts.
     assert_eq!(
-        images_for_update(old, old, &policy),
+        lookups(old, Some(old), None, &policy).images,
         ["registry.example/init:1.0", "registry.example/app:1.0"]
     );
 }
@@ -286,7 +284,7 @@ fn a_reapplied_tag_keeps_the_pin_made_earlier_with_or_without_the_tag() {
         };
         let live = deployment(&pinned, Some(&record));
         // Putting the pin back needs no registry lookup at all.
-        assert!(images_for_update(&git, &live, &policy).is_empty());
+        assert!(lookups(&git, Some(&live), None, &policy).images.is_empty());
         let answer = inspect_update(&git, &live, &facts, &policy, Mode::Fix);
         let after = apply(&git, &answer);
         assert_eq!(

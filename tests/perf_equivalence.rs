@@ -11,7 +11,7 @@ use entrypoint_guard::config::server::OnError;
 use entrypoint_guard::engine::{
     self, ImageFilter, Mode, Policy, Scope, Strategy as FixStrategy, UnknownImages, workload,
 };
-use entrypoint_guard::image::{Entrypoint, Facts, ImageFacts, LookupContext, PlatformEntrypoint};
+use entrypoint_guard::image::{Entrypoint, Facts, ImageFacts, PlatformEntrypoint};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -102,10 +102,7 @@ fn head(request: &AdmissionRequest) -> AdmissionRequest {
 
 /// The images the webhook looks up: on UPDATE, against the old object.
 fn images(object: &Value, old: Option<&Value>, policy: &Policy) -> Vec<String> {
-    match old {
-        Some(old) => engine::images_for_update(object, old, policy),
-        None => engine::images(object, policy),
-    }
+    engine::lookups(object, old, None, policy).images
 }
 
 /// The engine's answer: on UPDATE, against the old object.
@@ -150,12 +147,9 @@ fn same_answer(body: &[u8], seed: usize) -> usize {
     };
     let mut compared = 0;
     for policy in policies() {
-        let wanted = images(&full, full_old, &policy);
-        assert_eq!(wanted, images(&lean, lean_old, &policy));
-        assert_eq!(
-            LookupContext::of(&full, namespace.as_deref()),
-            LookupContext::of(&lean, namespace.as_deref())
-        );
+        let wanted = engine::lookups(&full, full_old, namespace.as_deref(), &policy);
+        assert_eq!(wanted, engine::lookups(&lean, lean_old, namespace.as_deref(), &policy));
+        let wanted = wanted.images;
         for shift in [seed, seed + 3] {
             let facts = facts_for(&wanted, shift);
             for ceiling in [Mode::Fix, Mode::Audit] {

@@ -170,12 +170,12 @@ async fn wrap_shapes_resolved_and_fixed_through_the_engine() {
         .collect();
     let mut object = pod(containers);
     let policy = Policy::default();
-    let images = engine::images(&object, &policy);
-    assert_eq!(images.len(), names.len());
+    let needed = engine::lookups(&object, None, None, &policy);
+    assert_eq!(needed.images.len(), names.len());
     let facts: Facts = r
         .resolve(
-            &images,
-            &LookupContext::of(&object, None),
+            &needed.images,
+            &needed.context,
             Instant::now() + Duration::from_secs(10),
         )
         .await;

@@ -183,7 +183,10 @@ async fn the_cache_stays_within_its_capacity() {
         ..Default::default()
     };
     let resolver = RegistryResolver::new(&config, std::sync::Arc::new(NoCredentials)).unwrap();
-    let ctx = LookupContext::of(&json!({}), Some("default"));
+    let ctx = LookupContext {
+        namespace: Some("default".into()),
+        ..LookupContext::default()
+    };
     for batch in 0..6 {
         let images: Vec<String> = (0..50).map(|i| format!("{reg}/fill/app:b{batch}-{i}")).collect();
         let facts = resolver

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use entrypoint_guard::config::Config;
 use entrypoint_guard::image::registry::{NoCredentials, RegistryResolver};
-use entrypoint_guard::image::{Entrypoint, LookupContext, Resolver};
+use entrypoint_guard::image::{Entrypoint, Resolver};
 use rustls_pki_types::pem::PemObject;
 use serde_json::json;
 use support::{TestServer, decode_like_api_server, fixture, with_object};
@@ -191,7 +191,8 @@ async fn a_pod_naming_a_loopback_or_metadata_image_causes_no_connection() {
 
     // The same lookups through the resolver itself say why: refused, not unreachable.
     let resolver = RegistryResolver::new(&config.registry, Arc::new(NoCredentials)).unwrap();
-    let ctx = LookupContext::of(&review["request"]["object"], Some("default"));
+    let ctx = entrypoint_guard::engine::lookups(&review["request"]["object"], None, Some("default"), &config.policy())
+        .context;
     let images: Vec<String> = images.to_vec();
     let facts = resolver
         .resolve(&images, &ctx, Instant::now() + Duration::from_secs(5))

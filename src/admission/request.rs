@@ -182,8 +182,8 @@ pub fn decode(body: &[u8]) -> Result<AdmissionRequest, DecodeError> {
 }
 
 /// Decodes an AdmissionReview v1 request body like [`decode`], keeping of
-/// `request.object` (and `request.oldObject`) only what the engine, [`crate::engine::images`] and
-/// [`crate::image::LookupContext::of`] read (see [`Pruned`]): the same
+/// `request.object` (and `request.oldObject`) only what the engine
+/// ([`crate::engine::lookups`], [`crate::engine::inspect`]) reads (see [`Pruned`]): the same
 /// bodies are accepted and rejected, with the same errors, and the answer
 /// is the same, for a fraction of the decoding work.
 pub fn decode_lean(body: &[u8]) -> Result<AdmissionRequest, DecodeError> {

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! list (Pods + pod-template kinds, paged) ─► skip what a listed owner reports
-//!   ─► engine::images ─► resolver ─► engine::inspect ─► report (text|json|yaml|sarif)
+//!   ─► engine::lookups ─► resolver ─► engine::inspect ─► report (text|json|yaml|sarif)
 //! ```
 //!
 //! Read-only: it lists, it never writes. A kind or namespace that cannot be
@@ -28,7 +28,7 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use crate::engine::{self, Mode, Policy};
-use crate::image::{LookupContext, Resolver};
+use crate::image::Resolver;
 pub use command::{AuditArgs, OutputFormat};
 pub use kinds::{KINDS, Kind};
 pub use list::FailureReason;
@@ -212,9 +212,10 @@ async fn inspect_one(
     policy: &Policy,
     resolve_timeout: Duration,
 ) -> Option<AuditedObject> {
-    let images = engine::images(&object, policy);
-    let ctx = LookupContext::of(&object, None);
-    let facts = resolver.resolve(&images, &ctx, Instant::now() + resolve_timeout).await;
+    let needed = engine::lookups(&object, None, None, policy);
+    let facts = resolver
+        .resolve(&needed.images, &needed.context, Instant::now() + resolve_timeout)
+        .await;
     // Mode::Fix as the ceiling: `proposed` is the same whatever the mode,
     // and `applied` then tells what the webhook would do with this object.
     let inspection = engine::inspect(&object, &facts, policy, Mode::Fix);

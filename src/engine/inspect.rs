@@ -51,60 +51,12 @@ impl Inspection {
     }
 }
 
-/// Every image (as written) that `inspect` would ask facts for, without
-/// duplicates, in document order: what a resolver should look up.
-pub fn images(object: &Value, policy: &Policy) -> Vec<String> {
-    images_of(object, None, policy)
-}
-
-/// The images [`inspect_update`] would ask facts for: those of changed
-/// containers, of unchanged ones only what is needed to report a bypass,
-/// and for a kept pin the pinned image.
-pub fn images_for_update(object: &Value, old: &Value, policy: &Policy) -> Vec<String> {
-    images_of(object, Some(old), policy)
-}
-
-fn images_of(object: &Value, old: Option<&Value>, policy: &Policy) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let specs = workload::pod_specs(object);
-    for specs in specs.chunk_by(|a, b| a.object == b.object) {
-        let previous = old.map(|old| Previous::new(old, &specs[0].object, policy));
-        for (list_at, _, _, container) in containers(object, specs) {
-            let Some(image) = container.get("image").and_then(Value::as_str) else {
-                continue;
-            };
-            if !policy.images.applies_to(image) {
-                continue;
-            }
-            let name = container.get("name").and_then(Value::as_str);
-            let wanted = match previous
-                .as_ref()
-                .and_then(|p| p.container(&list_at, name).map(|c| (p, c)))
-            {
-                None => Some(image.to_string()),
-                Some((previous, old)) => {
-                    let effective = previous
-                        .kept_pin(image, old, policy)
-                        .unwrap_or_else(|| image.to_string());
-                    // Unchanged: never pinned, so facts only to report a bypass.
-                    let needed = !update::unchanged(container, &effective, old)
-                        || matches!(strings(container, "command"), Ok(Some(c)) if may_bypass(&c, policy));
-                    needed.then_some(effective)
-                }
-            };
-            if let Some(image) = wanted
-                && !out.contains(&image)
-            {
-                out.push(image);
-            }
-        }
-    }
-    out
-}
-
 /// Each container of `specs` (one object's pod specs): the pointer of its
 /// list, its index, whether it is an init container, and the container.
-fn containers<'a>(doc: &'a Value, specs: &'a [PodSpecAt]) -> impl Iterator<Item = (String, usize, bool, &'a Value)> {
+pub(super) fn containers<'a>(
+    doc: &'a Value,
+    specs: &'a [PodSpecAt],
+) -> impl Iterator<Item = (String, usize, bool, &'a Value)> {
     specs.iter().flat_map(move |at| {
         CONTAINER_LISTS.iter().flat_map(move |&(list, init)| {
             let list_at = format!("{}/{list}", at.spec);
@@ -358,7 +310,7 @@ fn trace_annotation(doc: &Value, object_at: &str, policy: &Policy, pinned: BTree
 
 /// A string array field: absent (or `null`) is `Ok(None)`; anything but an
 /// array of strings is an error naming the field.
-fn strings(container: &Value, field: &str) -> Result<Option<Vec<String>>, String> {
+pub(super) fn strings(container: &Value, field: &str) -> Result<Option<Vec<String>>, String> {
     match container.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => items

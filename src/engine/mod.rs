@@ -11,6 +11,7 @@ pub mod chalk;
 pub mod finding;
 mod fix;
 mod inspect;
+mod lookups;
 pub mod owner;
 pub mod patch;
 pub mod policy;
@@ -19,6 +20,7 @@ pub mod workload;
 
 pub use finding::{Change, CommandLine, ContainerRef, Finding, Fix, Rule, Severity};
 pub use fix::{may_bypass, prepend_unknown};
-pub use inspect::{Inspection, MIRROR_POD_ANNOTATION, images, images_for_update, inspect, inspect_update};
+pub use inspect::{Inspection, MIRROR_POD_ANNOTATION, inspect, inspect_update};
+pub use lookups::{Lookups, lookups};
 pub use owner::{Held, Owner};
 pub use policy::{ImageFilter, Mode, Policy, Scope, Strategy, UnknownImages};

@@ -5,14 +5,12 @@
 
 use std::time::Instant;
 
-use futures::future::BoxFuture;
-use serde_json::Value;
-
 use super::facts::{Facts, ImageFacts};
-use crate::engine::workload;
+use futures::future::BoxFuture;
 
 /// Who is asking, so a registry resolver can pick credentials: the
-/// namespace and the pull secrets and service account its pod specs name.
+/// namespace and the pull secrets and service account its pod specs name
+/// (found by [`crate::engine::lookups`], with the images to resolve).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LookupContext {
     /// The object's namespace, if any.
@@ -21,42 +19,6 @@ pub struct LookupContext {
     pub pull_secrets: Vec<String>,
     /// `serviceAccountName` of the pod specs (`default` when unset).
     pub service_accounts: Vec<String>,
-}
-
-impl LookupContext {
-    /// The context of `object` in `namespace` (the admission request's
-    /// namespace, or the object's own `metadata.namespace`).
-    pub fn of(object: &Value, namespace: Option<&str>) -> Self {
-        let namespace = namespace.map(str::to_string).or_else(|| {
-            object
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        });
-        let mut ctx = LookupContext {
-            namespace,
-            ..Default::default()
-        };
-        for at in workload::pod_specs(object) {
-            let Some(spec) = object.pointer(&at.spec) else { continue };
-            if let Some(secrets) = spec.get("imagePullSecrets").and_then(Value::as_array) {
-                for name in secrets.iter().filter_map(|s| s.get("name").and_then(Value::as_str)) {
-                    if !ctx.pull_secrets.iter().any(|n| n == name) {
-                        ctx.pull_secrets.push(name.to_string());
-                    }
-                }
-            }
-            let account = spec
-                .get("serviceAccountName")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .unwrap_or("default");
-            if !ctx.service_accounts.iter().any(|n| n == account) {
-                ctx.service_accounts.push(account.to_string());
-            }
-        }
-        ctx
-    }
 }
 
 /// Turns image references (as written) into facts, within a deadline.
@@ -110,21 +72,5 @@ impl Resolver for OfflineResolver {
         _deadline: Instant,
     ) -> BoxFuture<'a, Facts> {
         Box::pin(std::future::ready(self.resolve_now(images)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn context_collects_pull_secrets_and_service_accounts() {
-        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "demo"},
-            "spec": {"imagePullSecrets": [{"name": "a"}, {"name": "b"}], "containers": []}});
-        let ctx = LookupContext::of(&pod, None);
-        assert_eq!(ctx.namespace.as_deref(), Some("demo"));
-        assert_eq!(ctx.pull_secrets, ["a", "b"]);
-        assert_eq!(ctx.service_accounts, ["default"]);
     }
 }

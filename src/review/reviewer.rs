@@ -1,6 +1,6 @@
 //! The review itself: each document through the engine, fixes applied.
 //!
-//! Deliberately thin: images → resolver → `engine::inspect` → patch. Every
+//! Deliberately thin: `engine::lookups` → resolver → `engine::inspect` → patch. Every
 //! decision is the engine's, so `review` and the webhook never disagree.
 
 use std::sync::Arc;
@@ -12,8 +12,8 @@ use super::documents::{self, Chunk, ParseError};
 use super::locate::Locator;
 use super::model::{DocumentReview, FileReview, Item, Problem};
 use super::source::Source;
-use crate::engine::{self, Finding, Mode, Policy};
-use crate::image::{Facts, LookupContext, OfflineResolver, Resolver};
+use crate::engine::{self, Finding, Lookups, Mode, Policy};
+use crate::image::{Facts, OfflineResolver, Resolver};
 
 /// Where a [`Reviewer`] gets image facts.
 #[derive(Clone)]
@@ -40,26 +40,19 @@ impl FactSource {
     /// up at once, under one deadline, so a file of many documents costs one
     /// round of registry lookups, not one per document.
     fn facts(&self, docs: &[Option<&Value>], policy: &Policy) -> Vec<Facts> {
-        let images: Vec<Vec<String>> = docs
+        let needed: Vec<Lookups> = docs
             .iter()
-            .map(|doc| doc.map_or_else(Vec::new, |doc| engine::images(doc, policy)))
+            .map(|doc| doc.map_or_else(Lookups::default, |doc| engine::lookups(doc, None, None, policy)))
             .collect();
         match self {
-            FactSource::Offline(offline) => images.iter().map(|images| offline.resolve_now(images)).collect(),
+            FactSource::Offline(offline) => needed.iter().map(|n| offline.resolve_now(&n.images)).collect(),
             FactSource::Resolver {
                 resolver,
                 timeout,
                 runtime,
             } => {
                 let deadline = Instant::now() + *timeout;
-                let contexts: Vec<LookupContext> = docs
-                    .iter()
-                    .map(|doc| doc.map_or_else(LookupContext::default, |doc| LookupContext::of(doc, None)))
-                    .collect();
-                let lookups = images
-                    .iter()
-                    .zip(&contexts)
-                    .map(|(images, ctx)| resolver.resolve(images, ctx, deadline));
+                let lookups = needed.iter().map(|n| resolver.resolve(&n.images, &n.context, deadline));
                 runtime.block_on(futures::future::join_all(lookups))
             }
         }

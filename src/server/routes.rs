@@ -22,7 +22,7 @@ use crate::admission::{self, AdmissionRequest, Verdict};
 use crate::config::server::OnError;
 use crate::config::{Config, Span};
 use crate::engine::{self, Policy};
-use crate::image::{Facts, LookupContext, Resolver};
+use crate::image::{Facts, Resolver};
 
 /// What every admission needs, shared by all requests and never locked.
 pub struct AppState {
@@ -245,18 +245,15 @@ impl AppState {
         let uid = request.uid.as_str();
         // The answer must leave before the API server gives up on it.
         let hard = timeout.saturating_sub(self.safety_margin);
-        let images = match &old {
-            Some(old) => engine::images_for_update(&object, old, &self.policy),
-            None => engine::images(&object, &self.policy),
-        };
-        let facts = if images.is_empty() {
+        let lookups = engine::lookups(&object, old.as_ref(), request.namespace.as_deref(), &self.policy);
+        let facts = if lookups.images.is_empty() {
             Facts::new()
         } else {
-            let ctx = LookupContext::of(&object, request.namespace.as_deref());
+            let (images, ctx) = (&lookups.images, &lookups.context);
             let deadline = Instant::now() + hard.min(self.budget);
             // A resolver that panics (building its future or polling it) is
             // an internal error, not a dropped connection.
-            let lookup = match catch_unwind(AssertUnwindSafe(|| self.resolver.resolve(&images, &ctx, deadline))) {
+            let lookup = match catch_unwind(AssertUnwindSafe(|| self.resolver.resolve(images, ctx, deadline))) {
                 Ok(lookup) => AssertUnwindSafe(lookup).catch_unwind(),
                 Err(_) => {
                     self.metrics.error(route, "internal");
