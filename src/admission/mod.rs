@@ -1,9 +1,10 @@
 //! Admission: an AdmissionReview in, an AdmissionReview out.
 //!
 //! Pure and I/O-free like the engine it wraps: the server decodes with
-//! [`decode`], takes the object with [`AdmissionRequest::take_object`],
-//! resolves image facts, and answers with [`review`] (or [`untouched`] /
-//! [`failed`]). Every mode answers `allowed: true` unless the configuration
+//! [`decode_lean`] (only the parts the engine reads; [`decode`] keeps the
+//! whole object, for tests and tools), takes the object with
+//! [`AdmissionRequest::take_object`], resolves image facts, and answers with
+//! [`review`] (or [`untouched`] / [`failed`]). Every mode answers `allowed: true` unless the configuration
 //! says to deny on internal errors.
 //!
 //! Every finding becomes a warning (its one-line summary) and, grouped by
@@ -17,9 +18,9 @@ mod response;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::server::OnError;
 use crate::engine::{self, Finding, Held, Mode, Policy};
 use crate::image::Facts;
 pub use prune::Pruned;
@@ -27,6 +28,18 @@ pub use request::{
     API_VERSION, AdmissionRequest, DecodeError, GroupVersionKind, KIND, Operation, Skip, decode, decode_lean,
 };
 pub use response::{AdmissionResponse, MAX_AUDIT_KEY, MAX_WARNING_CHARS, MAX_WARNINGS_TOTAL, Status, valid_audit_key};
+
+/// What the webhook answers when it cannot do its work (internal error or
+/// blown deadline): configuration `server.onError`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Allow the object unchanged, with a warning saying why.
+    #[default]
+    Allow,
+    /// Deny the object.
+    Deny,
+}
 
 /// How an admission ended, for metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -7,18 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::values::Span;
-
-/// What the webhook answers when it cannot do its work (internal error or
-/// blown deadline).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnError {
-    /// Allow the object unchanged, with a warning saying why.
-    #[default]
-    Allow,
-    /// Deny the object.
-    Deny,
-}
+pub use crate::admission::OnError;
 
 /// The `server` section.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

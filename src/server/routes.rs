@@ -18,8 +18,7 @@ use futures::FutureExt;
 use serde_json::Value;
 
 use super::metrics::{Metrics, Rejection, Route};
-use crate::admission::{self, AdmissionRequest, Verdict};
-use crate::config::server::OnError;
+use crate::admission::{self, AdmissionRequest, OnError, Verdict};
 use crate::config::{Config, Span};
 use crate::engine::{self, Policy};
 use crate::image::{Facts, Resolver};
