@@ -6,17 +6,20 @@
 //! [`Pruned`] decodes the object along a fixed schema of those paths and
 //! *validates* everything else without building it:
 //!
-//! - every object level a pod spec can sit under keeps `kind`, `apiVersion`,
-//!   `metadata` (its `annotations`, `namespace`, `name`, `generateName` and
-//!   `ownerReferences`: the engine never patches a controller-owned object
-//!   and names it and its owner), `spec`, `template` and `items` (a `List`'s
-//!   objects, walked the same way);
-//! - a `spec` keeps `containers` and `initContainers` (each container's
-//!   `name`, `image`, `command` and `args`), `imagePullSecrets`,
-//!   `serviceAccountName`, and the nested `template` / `jobTemplate`.
+//! - every level on the way to a pod spec (the object, its `spec`, a
+//!   `template` or `jobTemplate`: each key of a template path in the
+//!   engine's table of kinds, [`workload::KINDS`]) keeps those keys, `kind`,
+//!   `apiVersion`, `metadata` (its `annotations`, `namespace`, `name`,
+//!   `generateName` and `ownerReferences`: the engine never patches a
+//!   controller-owned object and names it and its owner), and `items` (a
+//!   `List`'s objects, walked the same way);
+//! - and, as it may be the pod spec, `containers` and `initContainers`
+//!   (each container's `name`, `image`, `command` and `args`),
+//!   `imagePullSecrets` and `serviceAccountName`.
 //!
-//! The schema is a union over every kind [`crate::engine::workload`] knows,
-//! so it needs no `kind` up front (which may come after `spec`). What is
+//! The schema is a union over every kind of the table, derived from it, so
+//! it needs no `kind` up front (which may come after `spec`), and a kind
+//! added to the table is kept without a change here. What is
 //! kept is kept whole and in place: arrays keep every element (pointers into
 //! them do not move), a kept key of the wrong type (a `spec` that is a
 //! string, say) is kept as it is, and a map stays a map even when nothing in
@@ -39,6 +42,8 @@ use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use crate::engine::workload;
+
 /// An object decoded along the engine's schema (see the module docs).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pruned(pub Value);
@@ -51,19 +56,18 @@ impl From<Pruned> for Value {
 
 impl<'de> Deserialize<'de> for Pruned {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Node::Object.deserialize(deserializer).map(Pruned)
+        Node::Path.deserialize(deserializer).map(Pruned)
     }
 }
 
 /// Where in the schema a value sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Node {
-    /// An object, pod template or job template: may hold metadata, a spec, items.
-    Object,
+    /// A level on a template path (an object, a workload spec, a template,
+    /// a pod spec): may hold metadata, the next level, a pod spec's fields, items.
+    Path,
     /// `metadata`.
     Metadata,
-    /// A workload spec or pod spec.
-    Spec,
     /// `containers` / `initContainers`: an array of containers.
     Containers,
     /// One container.
@@ -78,17 +82,14 @@ impl Node {
     /// What a member `key` of a map at this node is, or `None` to skip it.
     fn member(self, key: &str) -> Option<Node> {
         match (self, key) {
-            (Node::Object, "kind" | "apiVersion") => Some(Node::Keep),
-            (Node::Object, "metadata") => Some(Node::Metadata),
-            (Node::Object, "spec") => Some(Node::Spec),
-            (Node::Object, "template") => Some(Node::Object),
-            (Node::Object, "items") => Some(Node::Items),
+            (Node::Path, "kind" | "apiVersion" | "imagePullSecrets" | "serviceAccountName") => Some(Node::Keep),
+            (Node::Path, "metadata") => Some(Node::Metadata),
+            (Node::Path, "items") => Some(Node::Items),
+            (Node::Path, "containers" | "initContainers") => Some(Node::Containers),
+            (Node::Path, key) if template_path_keys().contains(&key) => Some(Node::Path),
             (Node::Metadata, "annotations" | "namespace" | "name" | "generateName" | "ownerReferences") => {
                 Some(Node::Keep)
             }
-            (Node::Spec, "containers" | "initContainers") => Some(Node::Containers),
-            (Node::Spec, "imagePullSecrets" | "serviceAccountName") => Some(Node::Keep),
-            (Node::Spec, "template" | "jobTemplate") => Some(Node::Object),
             (Node::Container, "name" | "image" | "command" | "args") => Some(Node::Keep),
             _ => None,
         }
@@ -98,10 +99,27 @@ impl Node {
     fn element(self) -> Option<Node> {
         match self {
             Node::Containers => Some(Node::Container),
-            Node::Items => Some(Node::Object),
+            Node::Items => Some(Node::Path),
             _ => None,
         }
     }
+}
+
+/// Every key on the way from an object to its pod spec, in any kind of
+/// [`workload::KINDS`]: `spec`, `template`, `jobTemplate`.
+fn template_path_keys() -> &'static [&'static str] {
+    static KEYS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+        let mut keys: Vec<&'static str> = Vec::new();
+        for kind in &workload::KINDS {
+            for key in kind.template.split('/').skip(1).chain(["spec"]) {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+        keys
+    });
+    &KEYS
 }
 
 impl<'de> DeserializeSeed<'de> for Node {
@@ -291,5 +309,36 @@ impl<'de> DeserializeSeed<'de> for ValidKey {
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_str(Validate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_pod_spec_of_every_kind_of_the_table_is_kept() {
+        for kind in &workload::KINDS {
+            let mut object = json!({"apiVersion": kind.api_version(), "kind": kind.kind, "status": {"x": 1}});
+            let mut at = &mut object;
+            for key in format!("{}/spec", kind.template).split('/').skip(1) {
+                at = &mut at[key];
+                at["noise"] = json!([1, 2]);
+            }
+            *at = json!({"containers": [{"name": "c", "image": "i", "command": ["run"], "env": []}],
+                "serviceAccountName": "sa", "volumes": []});
+            let pruned: Pruned = serde_json::from_value(object.clone()).unwrap();
+            let specs = workload::pod_specs(&pruned.0);
+            assert_eq!(specs.len(), 1, "{}: {}", kind.kind, pruned.0);
+            let spec = &pruned.0.pointer(&specs[0].spec).unwrap();
+            assert_eq!(
+                **spec,
+                json!({"containers": [{"name": "c", "image": "i", "command": ["run"]}], "serviceAccountName": "sa"}),
+                "{}",
+                kind.kind
+            );
+            assert!(pruned.0.get("status").is_none());
+        }
     }
 }

@@ -9,7 +9,8 @@ use kube::api::ListParams;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::kinds::Kind;
+use super::kinds;
+use crate::engine::workload::Kind;
 
 /// Why a listing failed, in the few classes a reader acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -82,7 +83,7 @@ pub struct Paging {
 /// Lists `kind` in `namespace` (all namespaces when `None`), following
 /// `continue` tokens until the last page, each page within `paging.timeout`.
 pub async fn list(client: &kube::Client, kind: &Kind, namespace: Option<&str>, paging: Paging) -> Listing {
-    let request = kube::core::Request::new(kind.list_path(namespace));
+    let request = kube::core::Request::new(kinds::list_path(kind, namespace));
     let mut out = Listing::default();
     let mut token: Option<String> = None;
     loop {

@@ -27,10 +27,11 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::Value;
 
+use crate::engine::workload::Kind;
 use crate::engine::{self, Mode, Policy};
 use crate::image::Resolver;
 pub use command::{AuditArgs, OutputFormat};
-pub use kinds::{KINDS, Kind};
+pub use kinds::KINDS;
 pub use list::FailureReason;
 pub use progress::{Progress, Silent};
 pub use report::{AuditError, AuditReport, AuditedObject, Summary};

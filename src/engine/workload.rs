@@ -14,22 +14,115 @@ pub struct PodSpecAt {
     pub object: String,
 }
 
+/// A kind the engine inspects: a Pod or a kind holding a pod template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Kind {
+    /// The kind, e.g. `Deployment`.
+    pub kind: &'static str,
+    /// The API group it is listed under; empty for the core group.
+    pub group: &'static str,
+    /// Older groups that served the same kind with the same layout
+    /// (`extensions` Deployments): still recognised in manifests.
+    pub legacy_groups: &'static [&'static str],
+    /// The group version it is listed under, e.g. `v1`.
+    pub version: &'static str,
+    /// The resource (lowercase plural), e.g. `deployments`.
+    pub plural: &'static str,
+    /// JSON pointer, relative to the object, to its pod template (the thing
+    /// holding `metadata` and `spec`): `""` for a Pod, which is its own.
+    pub template: &'static str,
+}
+
+impl Kind {
+    const fn new(
+        kind: &'static str,
+        group: &'static str,
+        version: &'static str,
+        plural: &'static str,
+        template: &'static str,
+    ) -> Kind {
+        Kind {
+            kind,
+            group,
+            legacy_groups: &[],
+            version,
+            plural,
+            template,
+        }
+    }
+
+    /// `v1` or `apps/v1`: the `apiVersion` it is listed under.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// `deployments.apps` (or `pods`): the resource as RBAC and kubectl name it.
+    pub fn resource(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.to_string()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
+    /// Whether an object of `api_version` (any version; `None`: unknown)
+    /// is of this kind's group.
+    fn in_group(&self, api_version: Option<&str>) -> bool {
+        let Some(api_version) = api_version else {
+            return true;
+        };
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        group == self.group || self.legacy_groups.contains(&group)
+    }
+}
+
+/// Every kind the engine inspects, in the order reports show them. The one
+/// table of supported kinds: the pod-spec walk ([`kind_of`], [`pod_specs`]),
+/// which admission requests are inspected, the audit's listing, the metric
+/// labels and the lean decode schema all derive from it (each has a test
+/// that fails if it does not). Issue 16's custom kinds extend a copy of it
+/// at runtime: every consumer goes through [`KINDS`] or [`kind_of`].
+pub const KINDS: [Kind; 9] = [
+    Kind::new("Pod", "", "v1", "pods", ""),
+    Kind::new("PodTemplate", "", "v1", "podtemplates", "/template"),
+    Kind::new(
+        "ReplicationController",
+        "",
+        "v1",
+        "replicationcontrollers",
+        "/spec/template",
+    ),
+    Kind {
+        legacy_groups: &["extensions"],
+        ..Kind::new("Deployment", "apps", "v1", "deployments", "/spec/template")
+    },
+    Kind::new("StatefulSet", "apps", "v1", "statefulsets", "/spec/template"),
+    Kind {
+        legacy_groups: &["extensions"],
+        ..Kind::new("DaemonSet", "apps", "v1", "daemonsets", "/spec/template")
+    },
+    Kind {
+        legacy_groups: &["extensions"],
+        ..Kind::new("ReplicaSet", "apps", "v1", "replicasets", "/spec/template")
+    },
+    Kind::new("Job", "batch", "v1", "jobs", "/spec/template"),
+    Kind::new("CronJob", "batch", "v1", "cronjobs", "/spec/jobTemplate/spec/template"),
+];
+
+/// The supported kind named `kind` in `api_version` (`None`: any group), or
+/// `None` if the engine does not inspect it.
+pub fn kind_of(api_version: Option<&str>, kind: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.kind == kind && k.in_group(api_version))
+}
+
 /// The JSON pointer, relative to the object, of the pod template of `kind`
 /// (the thing holding `metadata` and `spec`), or `None` if the kind holds no pod spec.
 pub fn template_pointer(api_version: Option<&str>, kind: &str) -> Option<&'static str> {
-    let group = api_version.map(|v| v.rsplit_once('/').map_or("", |(g, _)| g));
-    let group_is = |expected: &[&str]| group.is_none_or(|g| expected.contains(&g));
-    match kind {
-        "Pod" if group_is(&[""]) => Some(""),
-        "PodTemplate" if group_is(&[""]) => Some("/template"),
-        "ReplicationController" if group_is(&[""]) => Some("/spec/template"),
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" if group_is(&["apps", "extensions"]) => {
-            Some("/spec/template")
-        }
-        "Job" if group_is(&["batch"]) => Some("/spec/template"),
-        "CronJob" if group_is(&["batch"]) => Some("/spec/jobTemplate/spec/template"),
-        _ => None,
-    }
+    kind_of(api_version, kind).map(|k| k.template)
 }
 
 /// Every pod spec in `object`, including those of `kind: List` items
@@ -126,6 +219,29 @@ mod tests {
             assert_eq!(specs.len(), 1, "{kind}");
             assert_eq!(specs[0].spec, expected, "{kind}");
         }
+    }
+
+    #[test]
+    fn every_kind_of_the_table_is_found_where_its_template_is() {
+        for kind in &KINDS {
+            let mut object = json!({"apiVersion": kind.api_version(), "kind": kind.kind});
+            let spec = format!("{}/spec", kind.template);
+            let mut at = &mut object;
+            for token in spec.split('/').skip(1) {
+                at = &mut at[token];
+            }
+            *at = json!({"containers": []});
+            let specs = pod_specs(&object);
+            assert_eq!(specs.len(), 1, "{}", kind.kind);
+            assert_eq!(specs[0].spec, spec);
+            assert_eq!(kind_of(Some(&kind.api_version()), kind.kind), Some(kind));
+            assert_eq!(kind_of(Some("example.com/v1"), kind.kind), None);
+        }
+        assert_eq!(
+            template_pointer(Some("extensions/v1beta1"), "Deployment"),
+            Some("/spec/template")
+        );
+        assert_eq!(template_pointer(Some("v1"), "ConfigMap"), None);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use prometheus_client::registry::Registry;
 
 use super::histogram::AtomicHistogram;
 use crate::admission::{Operation, Outcome};
+use crate::engine::workload::{self, Kind};
 use crate::engine::{Finding, Held, Mode, Rule};
 
 /// The admission routes.
@@ -49,18 +50,17 @@ impl Route {
     }
 }
 
-/// Kinds counted by name; any other kind is `other`, so the label stays bounded.
-const KINDS: [&str; 9] = [
-    "Pod",
-    "PodTemplate",
-    "ReplicationController",
-    "Deployment",
-    "StatefulSet",
-    "DaemonSet",
-    "ReplicaSet",
-    "Job",
-    "CronJob",
-];
+/// Kinds counted by name: the engine's table. Any other kind is `other`,
+/// so the label stays bounded.
+const KINDS: [Kind; workload::KINDS.len()] = workload::KINDS;
+
+/// The `kind` label of `kind`, and its index in [`KINDS`] (`KINDS.len()` for `other`).
+fn kind_label(kind: &str) -> (usize, &'static str) {
+    match KINDS.iter().position(|k| k.kind == kind) {
+        Some(i) => (i, KINDS[i].kind),
+        None => (KINDS.len(), "other"),
+    }
+}
 const OPERATIONS: [Operation; 5] = [
     Operation::Create,
     Operation::Update,
@@ -180,7 +180,7 @@ impl Metrics {
         let durations_family = Family::<RouteLabels, AtomicHistogram>::default();
         registry.register(
             "admission_duration_seconds",
-            "Time from a decoded request to its encoded answer, by route",
+            "Time from a read request body to the admission verdict (decoding, image lookups, the engine), by route",
             durations_family.clone(),
         );
         let durations = Route::ALL.map(|route| {
@@ -271,7 +271,7 @@ impl Metrics {
         outcome: Outcome,
         took: Duration,
     ) {
-        let k = KINDS.iter().position(|&k| k == kind).unwrap_or(KINDS.len());
+        let (k, kind) = kind_label(kind);
         let o = OPERATIONS.iter().position(|&o| o == operation).unwrap_or(0);
         let m = MODES.iter().position(|&m| m == mode).unwrap_or(0);
         let out = Outcome::ALL.iter().position(|&x| x == outcome).unwrap_or(0);
@@ -281,7 +281,7 @@ impl Metrics {
             .get_or_init(|| {
                 let labels = RequestLabels {
                     route: route.as_str(),
-                    kind: KINDS.get(k).copied().unwrap_or("other"),
+                    kind,
                     operation: operation.as_str(),
                     mode: mode.as_str(),
                     outcome: outcome.as_str(),
@@ -313,7 +313,7 @@ impl Metrics {
     pub fn held(&self, held: &[Held]) {
         for object in held {
             let labels = HeldLabels {
-                kind: KINDS.iter().find(|&&k| k == object.kind).copied().unwrap_or("other"),
+                kind: kind_label(&object.kind).1,
                 reason: object.reason(),
             };
             self.held.get_or_create(&labels).inc();
@@ -419,5 +419,38 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("entrypoint_guard_rejected_requests_total{route=\"mutate\",reason=\"too-large\"} 1\n"));
+    }
+
+    #[test]
+    fn every_supported_kind_has_its_own_label() {
+        let m = Metrics::new();
+        for kind in &workload::KINDS {
+            m.admission(
+                Route::Mutate,
+                kind.kind,
+                Operation::Create,
+                Mode::Fix,
+                Outcome::Clean,
+                Duration::ZERO,
+            );
+            m.held(&[Held {
+                kind: kind.kind.into(),
+                name: "x".into(),
+                owner: None,
+            }]);
+        }
+        let text = m.encode();
+        for kind in &workload::KINDS {
+            let label = format!("kind=\"{}\"", kind.kind);
+            assert!(
+                text.contains(&format!("{{route=\"mutate\",{label},")),
+                "{label}: {text}"
+            );
+            assert!(
+                text.contains(&format!("objects_left_unpatched_total{{{label},")),
+                "{label}: {text}"
+            );
+        }
+        assert!(!text.contains("kind=\"other\""), "{text}");
     }
 }
