@@ -8,7 +8,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use entrypoint_guard::audit::{self, AuditOptions};
+use entrypoint_guard::cluster::{self, AuditOptions};
 use entrypoint_guard::engine::{Policy, Rule};
 use entrypoint_guard::image::{OfflineResolver, Resolver};
 use serde_json::Value;
@@ -28,7 +28,7 @@ async fn run_reports_counts_by_namespace_and_rule_and_keeps_objects_whole() {
         page_size: 1,
         ..AuditOptions::default()
     };
-    let report = audit::run(&client, &options, resolver, &Policy::default()).await;
+    let report = cluster::run(&client, &options, resolver, &Policy::default()).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
 
     let mut want: BTreeMap<(String, Rule), u64> = BTreeMap::new();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use audit_support::{ApiServer, Behaviour, images_facts};
-use entrypoint_guard::audit::{self, AuditOptions};
+use entrypoint_guard::cluster::{self, AuditOptions};
 use entrypoint_guard::engine::Policy;
 use entrypoint_guard::image::{OfflineResolver, Resolver};
 use entrypoint_guard::server::background::BackgroundAudit;
@@ -53,7 +53,7 @@ async fn gauges_match_the_audit_and_refresh() {
     let resolver: Arc<dyn Resolver> = Arc::new(OfflineResolver::new(images_facts(dir.path())));
 
     // What `audit` reports for this cluster.
-    let report = audit::run(&client, &AuditOptions::default(), resolver.clone(), &Policy::default()).await;
+    let report = cluster::run(&client, &AuditOptions::default(), resolver.clone(), &Policy::default()).await;
     let want: BTreeMap<(String, String), u64> = report
         .counts_by_namespace_and_rule()
         .into_iter()

@@ -4,31 +4,16 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use clap::ValueEnum;
-
-use super::progress::TerminalLine;
-use super::report::EXIT_ERRORS;
-use super::{AuditOptions, output, run_with_progress};
+use super::output::{self, OutputFormat};
+use crate::cluster::progress::TerminalLine;
+use crate::cluster::report::EXIT_ERRORS;
+use crate::cluster::{AuditOptions, run_with_progress};
 use crate::config::{self, Config, Span};
 use crate::engine::Scope;
 use crate::image::registry::{
     ChainedCredentials, CredentialSource, DockerConfigCredentials, KubeCredentials, RegistryResolver,
 };
 use crate::image::{LayeredResolver, OfflineResolver, Resolver};
-
-/// How the audit report is written to stdout.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    /// A table: namespace, kind/name, container, image, rule, proposed fix.
-    #[default]
-    Text,
-    /// The whole report as JSON.
-    Json,
-    /// The fixed objects, ready for `kubectl apply -f -`.
-    Yaml,
-    /// SARIF 2.1.0 for code-scanning dashboards.
-    Sarif,
-}
 
 /// Arguments of `audit`.
 #[derive(Debug, clap::Args)]

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::metrics::Metrics;
-use crate::audit::{self, AuditOptions};
+use crate::cluster::{self, AuditOptions};
 use crate::engine::Policy;
 use crate::image::Resolver;
 
@@ -53,7 +53,7 @@ impl BackgroundAudit {
             let started = std::time::Instant::now();
             // Shutdown does not wait for an audit in progress.
             let report = tokio::select! {
-                report = audit::run(&self.client, &options, resolver.clone(), &policy) => report,
+                report = cluster::run(&self.client, &options, resolver.clone(), &policy) => report,
                 _ = stop.wait_for(|stopped| *stopped) => return,
             };
             for error in &report.errors {

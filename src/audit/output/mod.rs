@@ -4,9 +4,24 @@ mod sarif;
 mod text;
 mod yaml;
 
-use super::command::OutputFormat;
-use super::report::AuditReport;
+use clap::ValueEnum;
+
+use crate::cluster::report::AuditReport;
 use crate::engine::{Change, Finding, Fix, Rule};
+
+/// How the audit report is written to stdout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A table: namespace, kind/name, container, image, rule, proposed fix.
+    #[default]
+    Text,
+    /// The whole report as JSON.
+    Json,
+    /// The fixed objects, ready for `kubectl apply -f -`.
+    Yaml,
+    /// SARIF 2.1.0 for code-scanning dashboards.
+    Sarif,
+}
 
 /// Renders `report` in `format`. Fails only when the YAML of a fixed object
 /// cannot be built (the error names the object).

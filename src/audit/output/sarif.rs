@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use super::{container_label, proposed_fix};
-use crate::audit::report::AuditReport;
+use crate::cluster::report::AuditReport;
 use crate::engine::Finding;
 use crate::sarif::{self, SarifResult};
 

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::{container_label, proposed_fix};
-use crate::audit::report::AuditReport;
+use crate::cluster::report::AuditReport;
 
 const HEADER: [&str; 6] = ["NAMESPACE", "KIND/NAME", "CONTAINER", "IMAGE", "RULE", "PROPOSED FIX"];
 

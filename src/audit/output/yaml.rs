@@ -14,7 +14,7 @@
 
 use serde_json::Value;
 
-use crate::audit::report::{AuditReport, AuditedObject};
+use crate::cluster::report::{AuditReport, AuditedObject};
 use crate::engine::owner;
 
 /// Metadata fields set by the API server, never by an applier.

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Receives progress events from [`super::run_with_progress`].
+/// Receives progress events from [`super::audit::run_with_progress`].
 pub trait Progress: Send + Sync {
     /// One kind in one scope has been listed.
     fn listed(&self, done: usize, total: usize);

@@ -1,6 +1,21 @@
-//! Connecting to the Kubernetes API: one place for `audit` and `serve`.
+//! A live cluster: connecting to its API server (one place for `audit` and
+//! `serve`), listing every supported kind page by page, and the audit of
+//! what it holds ([`audit::run`]), which the `audit` command and
+//! `serve --background-audit` share. No command-line types here.
+
+pub mod audit;
+pub mod kinds;
+pub mod list;
+pub mod ownership;
+pub mod progress;
+pub mod report;
 
 use std::path::Path;
+
+pub use audit::{AuditOptions, run, run_with_progress};
+pub use list::FailureReason;
+pub use progress::{Progress, Silent};
+pub use report::{AuditError, AuditReport, AuditedObject, Summary};
 
 /// A client for the cluster named by `kubeconfig` and `context`, or the
 /// usual inference (`$KUBECONFIG`, `~/.kube/config`, in-cluster).

@@ -201,7 +201,7 @@ fn classify(e: &kube::Error) -> ListFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::kinds;
+    use crate::cluster::kinds;
     use serde_json::json;
 
     #[test]
