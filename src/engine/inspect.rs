@@ -22,7 +22,7 @@ pub const MIRROR_POD_ANNOTATION: &str = "kubernetes.io/config.mirror";
 const CONTAINER_LISTS: [(&str, bool); 2] = [("initContainers", true), ("containers", false)];
 
 /// The engine's answer for one object.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Inspection {
     /// Everything found, in document order (an object's
     /// [`Rule::ControllerOwned`] or [`Rule::OutOfScope`] note first).
@@ -42,6 +42,19 @@ pub struct Inspection {
     /// a mirror pod. For a `List`, the most intrusive of its objects'. An
     /// object holding no pod spec has the policy's mode, capped.
     pub mode: Mode,
+}
+
+/// An inspection that found nothing and looked at nothing (mode `off`).
+impl Default for Inspection {
+    fn default() -> Self {
+        Inspection {
+            findings: Vec::new(),
+            patch: Vec::new(),
+            proposed: Vec::new(),
+            held: Vec::new(),
+            mode: Mode::Off,
+        }
+    }
 }
 
 impl Inspection {
@@ -89,11 +102,9 @@ pub fn inspect_update(object: &Value, old: &Value, facts: &Facts, policy: &Polic
 fn inspect_with(object: &Value, old: Option<&Value>, facts: &Facts, policy: &Policy, ceiling: Mode) -> Inspection {
     let mut out = Inspection::default();
     let specs = workload::pod_specs(object);
-    out.mode = if specs.is_empty() {
-        policy.mode.min(ceiling)
-    } else {
-        Mode::Off // raised by each object inspected
-    };
+    if specs.is_empty() {
+        out.mode = policy.mode.min(ceiling);
+    } // else raised by each object inspected
     // Pod specs of one top-level object are adjacent (a List holds one per item).
     for specs in specs.chunk_by(|a, b| a.object == b.object) {
         let object = Object {
