@@ -1,5 +1,5 @@
-//! The decision rule of DESIGN.md, as a table: every chalk wrap shape (and
-//! the old forms) × strategy × container command line, with the exact
+//! The decision rule (README.md, "Why"), as a table: every chalk wrap shape
+//! (and the old forms) × strategy × container command line, with the exact
 //! command and args that result.
 
 #[path = "support/engine.rs"]
@@ -12,6 +12,8 @@ use support::{command_line, facts, fixed, pod, v};
 const IMAGE: &str = "registry.example/app:1.0";
 const C0: &str = "/spec/containers/0";
 
+/// The bare wrapper. Older chalk releases also wrote this for a shell-form
+/// ENTRYPOINT (losing its command), so that case is this one.
 const BARE: &[&str] = &["/chalk", "exec", "--"];
 const ONE: &[&str] = &["/chalk", "exec", "--exec-command-name", "echo", "--"];
 const TWO: &[&str] = &["/chalk", "exec", "--exec-command-name", "one", "--", "entrypoint"];
@@ -26,7 +28,6 @@ const SHELL: &[&str] = &[
 ];
 const FLAGS: &[&str] = &["/chalk", "exec", "--heartbeat", "--exec-command-name", "python", "--"];
 const BARE_FLAGS: &[&str] = &["/chalk", "exec", "--heartbeat", "--"];
-const OLD_SHELL: &[&str] = &["/chalk", "exec", "--"]; // older releases lost the shell form's command
 const OLD_BARE: &[&str] = &["/chalk", "exec"];
 const OLD_ONE: &[&str] = &["/chalk", "exec", "--exec-command-name", "echo"];
 const NOT_WRAPPED: &[&str] = &["python"];
@@ -94,11 +95,6 @@ fn auto_strategy_picks_the_right_fix_for_every_shape() {
         (BARE, None, Fixed(Fix::Args, None, Some(&["sh", "-c"]))),
         (
             BARE_FLAGS,
-            Some(A),
-            Fixed(Fix::Args, None, Some(&["sh", "-c", "echo hi"])),
-        ),
-        (
-            OLD_SHELL,
             Some(A),
             Fixed(Fix::Args, None, Some(&["sh", "-c", "echo hi"])),
         ),

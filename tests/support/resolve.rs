@@ -91,8 +91,8 @@ pub struct Shape {
 }
 
 /// The four chalk wrap shapes, chalk flags, plain and multi-arch images, and
-/// an index whose platforms disagree: what each must become (DESIGN.md,
-/// "Which fix is right").
+/// an index whose platforms disagree: what each must become (README.md,
+/// "Why").
 pub const SHAPES: &[Shape] = &[
     Shape {
         name: "bare",
