@@ -1,4 +1,4 @@
-//! `audit::run` as a library, the way `serve --background-audit` will call it:
+//! `cluster::run` (the audit core) as a library, the way `serve --background-audit` will call it:
 //! a kube client from a kubeconfig, a resolver behind the trait, and the
 //! per-namespace, per-rule counts the gauges export.
 
@@ -39,17 +39,20 @@ async fn run_reports_counts_by_namespace_and_rule_and_keeps_objects_whole() {
             for finding in &inspection.findings {
                 *want.entry((namespace.clone(), finding.rule)).or_insert(0) += 1;
             }
-            // The object the engine saw is the listed item, every field kept,
-            // with apiVersion and kind added.
-            if let Some(audited) = report
-                .objects
-                .iter()
-                .find(|o| o.kind == kind && o.name == item["metadata"]["name"])
-            {
-                assert_eq!(audited.object, object, "{kind}");
-                let keys: Vec<&String> = audited.object.as_object().unwrap().keys().take(2).collect();
-                assert_eq!(keys, ["apiVersion", "kind"]);
+            // An object with findings is in the report, and the object the
+            // engine saw is the listed item, every field kept, with
+            // apiVersion and kind added; one without findings is not.
+            let name = &item["metadata"]["name"];
+            let audited = report.objects.iter().find(|o| o.kind == kind && o.name == *name);
+            if inspection.findings.is_empty() {
+                assert!(audited.is_none(), "{kind} {name} has no findings but is reported");
+                continue;
             }
+            let audited = audited.unwrap_or_else(|| panic!("{kind} {name} has findings but is not in the report"));
+            assert_eq!(audited.object, object, "{kind}");
+            assert_eq!(audited.findings, inspection.findings, "{kind} {name}");
+            let keys: Vec<&String> = audited.object.as_object().unwrap().keys().take(2).collect();
+            assert_eq!(keys, ["apiVersion", "kind"]);
         }
     }
     assert_eq!(report.counts_by_namespace_and_rule(), want);
