@@ -3,34 +3,19 @@
 //! controllers create. An UPDATE is inspected against its `oldObject`, as
 //! the webhook does.
 
-#[path = "support/engine.rs"]
-mod support;
-
+use entrypoint_guard::config;
 use entrypoint_guard::engine::{Inspection, Mode, Policy, inspect, inspect_update};
-use entrypoint_guard::image::{Facts, ImageFacts};
+use entrypoint_guard::image::Facts;
 use serde_json::{Value, json};
-use support::v;
 
-const DIGEST_APP: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
-const DIGEST_SIDECAR: &str = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
-
-/// The fixtures' images: `app` has the bare wrapper, `init` a wrapper that
-/// names its program, `sidecar` is not wrapped.
+/// The fixtures' images, with the facts the serve tests and `scripts/load.sh`
+/// use (`tests/fixtures/fixture-images.yaml`): `app` has the bare wrapper,
+/// `init` a wrapper that names its program and carries a chalk flag,
+/// `sidecar` the bare wrapper but no command; all three have a digest.
 fn fixture_facts() -> Facts {
-    let mut f = Facts::new();
-    f.insert(
-        "registry.example/app:1.0",
-        ImageFacts::known(v(&["/chalk", "exec", "--"]), Some(DIGEST_APP.into())),
-    );
-    f.insert(
-        "registry.example/init:1.0",
-        ImageFacts::known(v(&["/chalk", "exec", "--exec-command-name", "setup", "--"]), None),
-    );
-    f.insert(
-        "registry.example/sidecar:1.0",
-        ImageFacts::known(v(&["/sidecar"]), Some(DIGEST_SIDECAR.into())),
-    );
-    f
+    let text = include_str!("fixtures/fixture-images.yaml");
+    let entries = config::parse_yaml(text, "tests/fixtures/fixture-images.yaml").expect("the facts parse");
+    config::facts_from(&entries)
 }
 
 fn request(fixture: &str) -> Value {
@@ -122,10 +107,7 @@ fn mirror_pods_and_mode_annotations() {
     object["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "abc"});
     assert_eq!(
         inspect(&object, &fixture_facts(), &Policy::default(), Mode::Fix),
-        Inspection {
-            mode: Mode::Off,
-            ..Default::default()
-        }
+        Inspection::default()
     );
 
     object["metadata"]["annotations"] = json!({"entrypoint-guard.io/mode": "audit"});
