@@ -13,6 +13,7 @@ use entrypoint_guard::image::{Facts, LookupContext, OfflineResolver, Resolver};
 use futures::future::BoxFuture;
 use serde_json::Value;
 use support::*;
+use tokio::sync::{Semaphore, watch};
 
 /// How the test resolver misbehaves.
 #[derive(Clone, Copy)]
@@ -25,6 +26,8 @@ enum Behaviour {
     PanicLater,
     /// Answers from the offline facts after this long, within the deadline.
     OfflineAfter(Duration),
+    /// Answers from the offline facts once the test opens `gate`.
+    Gated,
 }
 
 /// A resolver at the `Server::new` seam that records the deadline it was given.
@@ -32,6 +35,10 @@ struct TestResolver {
     behaviour: Behaviour,
     offline: OfflineResolver,
     deadlines: Mutex<Vec<Duration>>,
+    /// A permit per lookup that has arrived.
+    arrived: Semaphore,
+    /// `Behaviour::Gated` lookups wait until this is true.
+    gate: watch::Sender<bool>,
 }
 
 impl Resolver for TestResolver {
@@ -51,6 +58,11 @@ impl Resolver for TestResolver {
                 tokio::time::sleep(d.min(deadline.saturating_duration_since(Instant::now()))).await;
                 self.offline.resolve_now(images)
             }),
+            Behaviour::Gated => Box::pin(async move {
+                self.arrived.add_permits(1);
+                let _ = self.gate.subscribe().wait_for(|open| *open).await;
+                self.offline.resolve_now(images)
+            }),
         }
     }
 }
@@ -68,6 +80,8 @@ async fn start(behaviour: Behaviour, on_error: OnError) -> (TestServer, Arc<Test
                 behaviour,
                 offline: OfflineResolver::new(c.facts()),
                 deadlines: Mutex::new(Vec::new()),
+                arrived: Semaphore::new(0),
+                gate: watch::channel(false).0,
             });
             shared = Some(r.clone());
             r
@@ -232,13 +246,13 @@ async fn the_request_metric_counts_the_mode_the_object_was_inspected_in() {
 
 #[tokio::test]
 async fn shutdown_finishes_in_flight_requests_and_then_stops() {
-    let (server, _) = start(Behaviour::OfflineAfter(Duration::from_millis(700)), OnError::Allow).await;
+    let (server, resolver) = start(Behaviour::Gated, OnError::Allow).await;
     let review = fixture("pod-create");
     let in_flight = {
         let (client, url, review) = (server.client.clone(), server.url("/mutate?timeout=10s"), review.clone());
         tokio::spawn(async move { post(&client, &url, &review).await })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    resolver.arrived.acquire().await.expect("the lookup arrives").forget();
     let TestServer {
         running, client, dir, ..
     } = server;
@@ -247,6 +261,8 @@ async fn shutdown_finishes_in_flight_requests_and_then_stops() {
     running.shutdown();
     let not_ready = client.get(&ready_url).send().await.unwrap();
     assert_eq!(not_ready.status().as_u16(), 503, "not ready while draining");
+    assert!(!in_flight.is_finished(), "the request is still waiting for its lookup");
+    resolver.gate.send_replace(true);
     let answer = in_flight.await.unwrap();
     let decoded = decode_like_api_server(&review, &answer);
     assert!(decoded.patch.is_some(), "the in-flight request finished normally");
