@@ -120,7 +120,8 @@ async fn certificate_rotation_under_load_fails_no_request() {
     let only_ca2 = client(&[&ca2], true);
     assert!(succeeds(&only_ca1, &url).await);
     assert!(!succeeds(&only_ca2, &url).await, "the second CA must not verify yet");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The load runs before the rotation as well as across it.
+    until("the load has started", || ok.load(Ordering::Relaxed) >= 5).await;
 
     volume.update(&cert2, &key2);
     let started = Instant::now();
@@ -135,7 +136,13 @@ async fn certificate_rotation_under_load_fails_no_request() {
 
     // A pair that does not match (rotation-three's cert with rotation-two's key) is refused.
     volume.update(&cert3, &key2);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    until("the mismatched pair was tried", || {
+        running
+            .metrics()
+            .encode()
+            .contains("entrypoint_guard_tls_reloads_total{result=\"error\"} 1\n")
+    })
+    .await;
     assert!(succeeds(&only_ca2, &url).await, "the good pair stays in service");
 
     stop.store(true, Ordering::Relaxed);
@@ -155,6 +162,16 @@ async fn certificate_rotation_under_load_fails_no_request() {
     );
     running.shutdown();
     running.wait().await.unwrap();
+}
+
+/// Waits until `done` holds, checking every few milliseconds; fails after a
+/// generous deadline (the machine may be loaded; the condition is an event).
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]
