@@ -338,7 +338,7 @@ fn without_resolve_the_registry_is_never_contacted() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), &[reg], &[], "");
     let manifest = shapes_manifest(dir.path(), reg);
-    let before = w.plain.manifest_requests("chalk/two", "1.0", 0);
+    let before = w.plain.manifest_requests("chalk/two", "1.0");
     let out = Command::new(env!("CARGO_BIN_EXE_entrypoint-guard"))
         .arg("--config")
         .arg(&config)
@@ -353,5 +353,5 @@ fn without_resolve_the_registry_is_never_contacted() {
         findings.iter().all(|f| f["rule"] == "image-config-unknown"),
         "{report:#}"
     );
-    assert_eq!(w.plain.manifest_requests("chalk/two", "1.0", before + 1), before);
+    assert_eq!(w.plain.manifest_requests("chalk/two", "1.0"), before);
 }
