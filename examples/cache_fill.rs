@@ -69,22 +69,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if done % (lookups / 4).max(1) == 0 || done == lookups {
             println!(
                 "after {done:>7} lookups: cached_entries={:>6} rss={} KiB elapsed={:.1}s",
-                resolver.cached_entries(),
+                resolver.cached_entries().await,
                 rss_kib(),
                 started.elapsed().as_secs_f64()
             );
         }
     }
-    // Let moka apply pending evictions, then read the settled count.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let _ = resolver
-        .resolve(
-            &[format!("{registry}/fill/app:settle")],
-            &ctx,
-            Instant::now() + Duration::from_secs(5),
-        )
-        .await;
-    let settled = resolver.cached_entries();
+    // cached_entries runs the pending evictions first.
+    let settled = resolver.cached_entries().await;
     println!(
         "settled: cached_entries={settled} (bound {capacity}) rss_after={} KiB; answers={unresolved}; registry requests={}",
         rss_kib(),

@@ -125,7 +125,7 @@ async fn fault_then_recovery(fault: Fault) {
         }
         // A stalled lookup may still hold the key until registry.lookupTimeout (2 s).
         assert!(
-            started.elapsed() < Duration::from_secs(6),
+            started.elapsed() < Duration::from_secs(30),
             "{}: pinning never resumed: {:?}",
             fault.name(),
             decoded.warnings
@@ -198,16 +198,8 @@ async fn the_cache_stays_within_its_capacity() {
         stand_in.seen(Fault::ServerError) >= 300,
         "every image went to the registry"
     );
-    // moka applies evictions lazily; give it a moment, then touch it once more.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let _ = resolver
-        .resolve(
-            &[format!("{reg}/fill/app:settle")],
-            &ctx,
-            Instant::now() + Duration::from_secs(5),
-        )
-        .await;
-    let cached = resolver.cached_entries();
+    // Evictions are applied lazily; cached_entries runs them first.
+    let cached = resolver.cached_entries().await;
     assert!(cached <= 50, "{cached} entries cached with cacheCapacity 50");
     assert!(cached > 0, "nothing cached at all");
 }

@@ -75,8 +75,10 @@ impl FactsCache {
         self.cache.insert(key, outcome).await;
     }
 
-    /// How many outcomes are cached (approximate until pending work runs).
-    pub fn entry_count(&self) -> u64 {
+    /// How many outcomes are cached, once the cache's pending work
+    /// (evictions, expirations, which moka applies lazily) has run.
+    pub async fn entry_count(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
         self.cache.entry_count()
     }
 }
@@ -93,23 +95,37 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn failures_expire_sooner_than_tags_and_digests_stay() {
-        let cache = FactsCache::new(100, Duration::from_millis(400), Duration::from_millis(100));
+    #[test]
+    fn failures_expire_sooner_than_tags_and_digests_stay() {
+        let expiry = FactsExpiry {
+            ttl: Duration::from_secs(300),
+            negative_ttl: Duration::from_secs(30),
+        };
         let ok: Outcome = Arc::new(Ok(ImageFacts::known(vec![], None)));
         let failed: Outcome = Arc::new(Err(LookupError("down".into())));
-        cache.get_with(key("r/a:1", false), async { ok.clone() }).await;
-        cache.get_with(key("r/a@sha256:x", true), async { ok.clone() }).await;
-        cache.get_with(key("r/b:1", false), async { failed.clone() }).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = Instant::now();
+        let ttl = |key: CacheKey, outcome: &Outcome| expiry.expire_after_create(&key, outcome, now);
+        assert_eq!(ttl(key("r/a:1", false), &ok), Some(Duration::from_secs(300)));
+        assert_eq!(ttl(key("r/a@sha256:x", true), &ok), None, "a digest never changes");
+        assert_eq!(ttl(key("r/b:1", false), &failed), Some(Duration::from_secs(30)));
+        assert_eq!(ttl(key("r/b@sha256:x", true), &failed), Some(Duration::from_secs(30)));
+    }
+
+    #[tokio::test]
+    async fn capacity_bounds_the_count_and_a_zero_ttl_serves_nothing() {
+        let cache = FactsCache::new(10, Duration::from_secs(60), Duration::from_secs(60));
+        for i in 0..100 {
+            let outcome: Outcome = Arc::new(Ok(ImageFacts::known(vec![], None)));
+            cache.insert(key(&format!("r/a:{i}"), false), outcome).await;
+        }
+        assert!(cache.entry_count().await <= 10);
+        let expired = FactsCache::new(10, Duration::ZERO, Duration::ZERO);
+        let outcome: Outcome = Arc::new(Ok(ImageFacts::known(vec![], None)));
+        expired.insert(key("r/a:1", false), outcome).await;
         assert!(
-            cache.get(&key("r/b:1", false)).await.is_none(),
-            "failure kept past negative TTL"
+            expired.get(&key("r/a:1", false)).await.is_none(),
+            "a zero TTL serves nothing"
         );
-        assert!(cache.get(&key("r/a:1", false)).await.is_some());
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(cache.get(&key("r/a:1", false)).await.is_none(), "tag kept past TTL");
-        assert!(cache.get(&key("r/a@sha256:x", true)).await.is_some());
     }
 
     #[tokio::test]

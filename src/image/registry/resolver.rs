@@ -122,9 +122,10 @@ impl RegistryResolver {
         })
     }
 
-    /// How many lookup outcomes are cached (approximate).
-    pub fn cached_entries(&self) -> u64 {
-        self.inner.cache.entry_count()
+    /// How many lookup outcomes are cached (after the pending evictions and
+    /// expirations have run).
+    pub async fn cached_entries(&self) -> u64 {
+        self.inner.cache.entry_count().await
     }
 
     /// The credential sources in use besides pull secrets and the Docker
