@@ -19,12 +19,11 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::Value;
 
-use super::kinds::KINDS;
 use super::list;
 use super::ownership;
 use super::progress::{Progress, Silent};
 use super::report::{AuditError, AuditReport, AuditedObject};
-use crate::engine::workload::Kind;
+use crate::engine::workload::{KINDS, Kind};
 use crate::engine::{self, Mode, Policy};
 use crate::image::Resolver;
 

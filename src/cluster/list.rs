@@ -9,7 +9,6 @@ use kube::api::ListParams;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::kinds;
 use crate::engine::workload::Kind;
 
 /// Why a listing failed, in the few classes a reader acts on.
@@ -83,7 +82,7 @@ pub struct Paging {
 /// Lists `kind` in `namespace` (all namespaces when `None`), following
 /// `continue` tokens until the last page, each page within `paging.timeout`.
 pub async fn list(client: &kube::Client, kind: &Kind, namespace: Option<&str>, paging: Paging) -> Listing {
-    let request = kube::core::Request::new(kinds::list_path(kind, namespace));
+    let request = kube::core::Request::new(kind.list_path(namespace));
     let mut out = Listing::default();
     let mut token: Option<String> = None;
     loop {
@@ -201,13 +200,15 @@ fn classify(e: &kube::Error) -> ListFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::kinds;
     use serde_json::json;
 
     #[test]
     fn type_meta_leads_and_every_field_is_kept() {
         let item = json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {"y": 2}});
-        let typed = with_type_meta(item, kinds::find("apps", "Deployment").unwrap());
+        let typed = with_type_meta(
+            item,
+            crate::engine::workload::kind_of(Some("apps/v1"), "Deployment").unwrap(),
+        );
         let keys: Vec<_> = typed.as_object().unwrap().keys().cloned().collect();
         assert_eq!(keys, ["apiVersion", "kind", "metadata", "spec", "status"]);
         assert_eq!(typed["apiVersion"], "apps/v1");

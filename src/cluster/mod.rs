@@ -4,7 +4,6 @@
 //! `serve --background-audit` share. No command-line types here.
 
 pub mod audit;
-pub mod kinds;
 pub mod list;
 pub mod ownership;
 pub mod progress;

@@ -60,6 +60,20 @@ impl Kind {
         }
     }
 
+    /// The collection's API path: all namespaces when `namespace` is `None`.
+    pub fn list_path(&self, namespace: Option<&str>) -> String {
+        let base = if self.group.is_empty() {
+            format!("/api/{}", self.version)
+        } else {
+            format!("/apis/{}/{}", self.group, self.version)
+        };
+        match namespace {
+            // Namespace names are DNS labels, but a typo must not build a different path.
+            Some(ns) => format!("{base}/namespaces/{}/{}", percent_encode(ns), self.plural),
+            None => format!("{base}/{}", self.plural),
+        }
+    }
+
     /// `deployments.apps` (or `pods`): the resource as RBAC and kubectl name it.
     pub fn resource(&self) -> String {
         if self.group.is_empty() {
@@ -112,6 +126,19 @@ pub const KINDS: [Kind; 9] = [
     Kind::new("Job", "batch", "v1", "jobs", "/spec/template"),
     Kind::new("CronJob", "batch", "v1", "cronjobs", "/spec/jobTemplate/spec/template"),
 ];
+
+/// Escapes everything but unreserved characters, so a path segment stays one segment.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
 
 /// The supported kind named `kind` in `api_version` (`None`: any group), or
 /// `None` if the engine does not inspect it.
@@ -242,6 +269,16 @@ mod tests {
             Some("/spec/template")
         );
         assert_eq!(template_pointer(Some("v1"), "ConfigMap"), None);
+        let deploy = kind_of(Some("apps/v1"), "Deployment").unwrap();
+        assert_eq!(deploy.list_path(None), "/apis/apps/v1/deployments");
+        assert_eq!(
+            deploy.list_path(Some("demo")),
+            "/apis/apps/v1/namespaces/demo/deployments"
+        );
+        let pods = kind_of(Some("v1"), "Pod").unwrap();
+        assert_eq!(pods.list_path(Some("a/b")), "/api/v1/namespaces/a%2Fb/pods");
+        assert_eq!(pods.resource(), "pods");
+        assert_eq!(deploy.resource(), "deployments.apps");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use entrypoint_guard::audit::{KINDS, Kind};
+use entrypoint_guard::engine::workload::{KINDS, Kind};
 use serde_json::{Value, json};
 
 use super::Suite;

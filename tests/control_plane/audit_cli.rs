@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use entrypoint_guard::audit::KINDS;
+use entrypoint_guard::engine::workload::KINDS;
 use json_patch::PatchOperation;
 use serde_json::{Value, json};
 

@@ -6,7 +6,7 @@
 //! wrapper: the args fix) and `sidecar` (no command: only pinned). The facts
 //! are tests/fixtures/fixture-images.yaml, which the webhook also reads.
 
-use entrypoint_guard::audit::{KINDS, Kind};
+use entrypoint_guard::engine::workload::{KINDS, Kind};
 use serde_json::{Value, json};
 
 /// The image facts file the webhook and `audit` are given.
