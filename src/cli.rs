@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
+use crate::server::ServeCommandError;
 
 /// Keeps chalk-wrapped image entrypoints running in Kubernetes and pins images to digests.
 #[derive(Debug, Parser)]
@@ -47,7 +48,12 @@ pub enum Command {
     Audit(crate::audit::AuditArgs),
 }
 
-/// Exit code for usage, configuration and parse errors.
+/// Exit status when `review` or `audit` found something (unless `--exit-zero`).
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit status for usage, configuration and parse errors, and when part of
+/// the input could not be reviewed or of the cluster could not be audited.
+/// The exit statuses are decided here and nowhere else: the front ends say
+/// what happened, this module says what it means to a shell.
 pub const EXIT_USAGE: u8 = 2;
 
 /// Loads the configuration named by `--config`, or the defaults.
@@ -88,8 +94,28 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     match cli.command {
-        Command::Serve(args) => crate::server::serve(&args, config),
-        Command::Review(args) => crate::review::run(&args, &config, cli.config.as_ref()),
+        Command::Serve(args) => match crate::server::serve(&args, config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("entrypoint-guard: {e}");
+                match e {
+                    // Serving failed, or could not start: not the user's input.
+                    ServeCommandError::Runtime(_) | ServeCommandError::Serve(_) => ExitCode::FAILURE,
+                    _ => ExitCode::from(EXIT_USAGE),
+                }
+            }
+        },
+        Command::Review(args) => match crate::review::run(&args, &config, cli.config.as_ref()) {
+            Ok(review) => outcome(
+                !review.problems.is_empty(),
+                review.findings().next().is_some(),
+                args.exit_zero,
+            ),
+            Err(e) => {
+                eprintln!("entrypoint-guard: {e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
         Command::Config => match serde_saphyr::to_string(&config) {
             Ok(text) => {
                 print!("{text}");
@@ -100,6 +126,28 @@ pub fn run(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Audit(args) => ExitCode::from(crate::audit::command::run(args, &config)),
+        Command::Audit(args) => {
+            let exit_zero = args.exit_zero;
+            match crate::audit::command::run(args, &config) {
+                Ok(report) => outcome(!report.errors.is_empty(), report.has_findings(), exit_zero),
+                Err(e) => {
+                    eprintln!("entrypoint-guard: {e}");
+                    ExitCode::from(EXIT_USAGE)
+                }
+            }
+        }
+    }
+}
+
+/// The exit status of `review` and `audit`: 2 when part of the input could
+/// not be reviewed (or of the cluster audited), else 1 when there are
+/// findings (0 with `--exit-zero`), else 0.
+pub fn outcome(incomplete: bool, findings: bool, exit_zero: bool) -> ExitCode {
+    if incomplete {
+        ExitCode::from(EXIT_USAGE)
+    } else if findings && !exit_zero {
+        ExitCode::from(EXIT_FINDINGS)
+    } else {
+        ExitCode::SUCCESS
     }
 }

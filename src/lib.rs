@@ -14,6 +14,8 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod image;
+pub mod resolver;
 pub mod review;
+pub mod runtime;
 mod sarif;
 pub mod server;

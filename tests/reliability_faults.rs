@@ -52,7 +52,7 @@ async fn start(registry: &str) -> TestServer {
     let registry = registry.to_string();
     let mut config = Config::default();
     use_registry(&mut config, &registry);
-    let resolver = entrypoint_guard::server::resolver::build(&config)
+    let resolver = entrypoint_guard::server::resolver(&config, &[])
         .await
         .expect("resolver builds");
     TestServer::start_with(move |c| use_registry(c, &registry), move |_| resolver).await

@@ -195,7 +195,7 @@ async fn a_pod_naming_a_loopback_or_metadata_image_causes_no_connection() {
     ];
     let mut config = Config::default();
     guarded(&mut config);
-    let resolver = entrypoint_guard::server::resolver::build(&config).await.unwrap();
+    let resolver = entrypoint_guard::server::resolver(&config, &[]).await.unwrap();
     let server = TestServer::start_with(guarded, move |_| resolver).await;
 
     let review = fixture("pod-create");

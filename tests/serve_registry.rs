@@ -40,7 +40,7 @@ async fn start(registry: &str) -> TestServer {
         c
     };
     // The resolver the binary builds, from the same configuration.
-    let resolver = entrypoint_guard::server::resolver::build(&config)
+    let resolver = entrypoint_guard::server::resolver(&config, &[])
         .await
         .expect("resolver builds");
     TestServer::start_with(move |c| use_registry(c, &registry), move |_| resolver).await

@@ -2,18 +2,14 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use super::output::{self, OutputFormat};
+use super::output::{self, OutputError, OutputFormat};
 use crate::cluster::progress::TerminalLine;
-use crate::cluster::report::EXIT_ERRORS;
-use crate::cluster::{AuditOptions, run_with_progress};
-use crate::config::{self, Config, Span};
+use crate::cluster::{AuditOptions, AuditReport, ConnectError, run_with_progress};
+use crate::config::{Config, Span};
 use crate::engine::Scope;
-use crate::image::registry::{
-    ChainedCredentials, CredentialSource, DockerConfigCredentials, KubeCredentials, RegistryResolver,
-};
-use crate::image::{LayeredResolver, OfflineResolver, Resolver};
+use crate::image::registry::{CredentialFileError, DockerConfigCredentials};
+use crate::resolver::{Credentials, ResolverError};
 
 /// Arguments of `audit`.
 #[derive(Debug, clap::Args)]
@@ -60,69 +56,51 @@ pub struct AuditArgs {
     pub resolve_timeout: Span,
 }
 
-/// Runs the audit and prints the report; returns the exit code.
-pub fn run(args: AuditArgs, config: &Config) -> u8 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("entrypoint-guard: cannot start the async runtime: {e}");
-            return EXIT_ERRORS;
-        }
-    };
+/// Why `audit` could not run (what could not be listed is in the report).
+#[derive(Debug, thiserror::Error)]
+pub enum AuditCommandError {
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// An `--images` file or the registry settings cannot be used.
+    #[error(transparent)]
+    Resolver(#[from] ResolverError),
+    /// The `--docker-config` file cannot be read.
+    #[error("docker config: {0}")]
+    DockerConfig(#[from] CredentialFileError),
+    /// No client for the cluster.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The report could not be rendered.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// The report could not be written to standard output.
+    #[error("cannot write the report: {0}")]
+    Write(#[source] std::io::Error),
+}
+
+/// Runs the audit and prints the report; returns it (the command line turns
+/// it into an exit status).
+pub fn run(args: AuditArgs, config: &Config) -> Result<AuditReport, AuditCommandError> {
+    let runtime = crate::runtime::build(Some(2)).map_err(AuditCommandError::Runtime)?;
     runtime.block_on(run_async(args, config))
 }
 
-async fn run_async(args: AuditArgs, config: &Config) -> u8 {
-    let mut entries = config.image_facts.clone();
-    for file in &args.images {
-        match config::load_image_facts(file) {
-            Ok(more) => entries.extend(more),
-            Err(e) => {
-                eprintln!("entrypoint-guard: {e}");
-                return EXIT_ERRORS;
-            }
-        }
-    }
-    let offline = OfflineResolver::new(config::facts_from(&entries));
-    let docker_config = match args.docker_config.as_deref().map(DockerConfigCredentials::from_path) {
-        Some(Ok(credentials)) => Some(credentials),
-        Some(Err(e)) => {
-            eprintln!("entrypoint-guard: docker config: {e}");
-            return EXIT_ERRORS;
-        }
-        None => None,
-    };
-    let client = match crate::cluster::connect(args.kubeconfig.as_deref(), args.context.as_deref()).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("entrypoint-guard: {e}");
-            return EXIT_ERRORS;
-        }
-    };
-    let resolver: Arc<dyn Resolver> = if args.resolve {
-        // The webhook's credentials: the pull secrets of each workload and
-        // of its ServiceAccount, read with the audit's own client.
-        let mut sources: Vec<Arc<dyn CredentialSource>> = Vec::new();
-        if config.registry.pull_secrets {
-            sources.push(Arc::new(KubeCredentials::new(client.clone())));
-        }
-        if let Some(docker_config) = docker_config {
-            sources.push(Arc::new(docker_config));
-        }
-        match RegistryResolver::new(&config.registry, Arc::new(ChainedCredentials::new(sources))) {
-            Ok(registry) => Arc::new(LayeredResolver::new(offline, Arc::new(registry))),
-            Err(e) => {
-                eprintln!("entrypoint-guard: {e}");
-                return EXIT_ERRORS;
-            }
-        }
-    } else {
-        Arc::new(offline)
-    };
+async fn run_async(args: AuditArgs, config: &Config) -> Result<AuditReport, AuditCommandError> {
+    let docker_config = args
+        .docker_config
+        .as_deref()
+        .map(DockerConfigCredentials::from_path)
+        .transpose()?;
+    let client = crate::cluster::connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+    // With --resolve, the webhook's credentials: the pull secrets of each
+    // workload and of its ServiceAccount, read with the audit's own client;
+    // then the --docker-config file.
+    let registries = args.resolve.then(|| Credentials {
+        pull_secrets: config.registry.pull_secrets.then(|| client.clone()),
+        docker_config,
+    });
+    let resolver = crate::resolver::build(config, &args.images, registries)?;
     let options = AuditOptions {
         namespaces: args.namespaces.clone(),
         include_owned: args.pods,
@@ -135,20 +113,13 @@ async fn run_async(args: AuditArgs, config: &Config) -> u8 {
     let mut policy = config.policy();
     policy.scope = args.scope.unwrap_or(policy.scope);
     let report = run_with_progress(&client, &options, resolver, &policy, progress.as_ref()).await;
-    let text = match output::render(&report, args.output) {
-        Ok(text) => text,
-        Err(e) => {
-            eprintln!("entrypoint-guard: {e}");
-            return EXIT_ERRORS;
-        }
-    };
+    let text = output::render(&report, args.output)?;
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         // A reader that closed the pipe (`| head`) chose to stop: not an error.
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("entrypoint-guard: cannot write the report: {e}");
-            return EXIT_ERRORS;
+            return Err(AuditCommandError::Write(e));
         }
     }
-    report.exit_code(args.exit_zero)
+    Ok(report)
 }

@@ -9,13 +9,6 @@ use serde_json::Value;
 use super::list::FailureReason;
 use crate::engine::{Finding, Rule};
 
-/// Exit code when nothing was found and nothing failed.
-pub const EXIT_CLEAN: u8 = 0;
-/// Exit code when there are findings (unless `--exit-zero`).
-pub const EXIT_FINDINGS: u8 = 1;
-/// Exit code when some kind or namespace could not be audited.
-pub const EXIT_ERRORS: u8 = 2;
-
 /// One object with findings.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -122,18 +115,6 @@ impl AuditReport {
     pub fn has_findings(&self) -> bool {
         self.summary.findings > 0
     }
-
-    /// 2 when something could not be audited, else 1 for findings (0 with
-    /// `exit_zero`), else 0 — the same codes as `review`.
-    pub fn exit_code(&self, exit_zero: bool) -> u8 {
-        if !self.errors.is_empty() {
-            EXIT_ERRORS
-        } else if self.has_findings() && !exit_zero {
-            EXIT_FINDINGS
-        } else {
-            EXIT_CLEAN
-        }
-    }
 }
 
 #[cfg(test)]
@@ -141,18 +122,7 @@ mod tests {
     use super::*;
 
     fn finding(rule: Rule) -> Finding {
-        Finding {
-            rule,
-            object: String::new(),
-            container: None,
-            message: String::new(),
-            fix: None,
-            applied: false,
-            change: None,
-            held: None,
-            unchanged: false,
-            ops: Vec::new(),
-        }
+        Finding::report(rule, "", None, String::new())
     }
 
     fn object(namespace: &str, rules: &[Rule]) -> AuditedObject {
@@ -182,23 +152,5 @@ mod tests {
         assert_eq!(counts[&("a".to_string(), Rule::CommandBypassesWrapper)], 2);
         assert_eq!(counts[&("a".to_string(), Rule::ImagePinned)], 1);
         assert_eq!(counts[&("b".to_string(), Rule::ImageConfigUnknown)], 1);
-    }
-
-    #[test]
-    fn errors_outrank_findings_in_the_exit_code() {
-        let mut report = AuditReport::default();
-        assert_eq!(report.exit_code(false), EXIT_CLEAN);
-        report.summary.findings = 1;
-        assert_eq!(report.exit_code(false), EXIT_FINDINGS);
-        assert_eq!(report.exit_code(true), EXIT_CLEAN);
-        report.errors.push(AuditError {
-            kind: "Pod".into(),
-            resource: "pods".into(),
-            namespace: None,
-            reason: FailureReason::Forbidden,
-            message: "HTTP 403".into(),
-            items_read: 0,
-        });
-        assert_eq!(report.exit_code(true), EXIT_ERRORS);
     }
 }

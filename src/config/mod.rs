@@ -18,7 +18,7 @@ use crate::image::{Entrypoint, Facts, ImageFacts, PlatformEntrypoint, Reference}
 pub use credentials::{CredentialsConfig, HostPattern, Mirror, Region, RegistryHost, Toggle};
 pub use registry::RegistryConfig;
 pub use server::ServerConfig;
-pub use values::{Pattern, Prefix, Span, WrapperPrefix};
+pub use values::{Pattern, Prefix, Span, SpanError, WrapperPrefix};
 
 /// The whole configuration file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -6,6 +6,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
+/// A duration that is not written as `250ms`, `5s`, `2m`, `1h` or a combination.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid duration {0:?}: expected e.g. 250ms, 5s, 2m, 1h or 1m30s")]
+pub struct SpanError(pub String);
+
 /// A duration written as `250ms`, `5s`, `2m` or `1h` (or a combination, `1m30s`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Span(pub Duration);
@@ -17,8 +22,8 @@ impl Span {
     }
 
     /// Parses `250ms`, `5s`, `2m`, `1h` or a combination such as `1m30s`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || format!("invalid duration {s:?}: expected e.g. 250ms, 5s, 2m, 1h or 1m30s");
+    pub fn parse(s: &str) -> Result<Self, SpanError> {
+        let bad = || SpanError(s.to_string());
         let mut rest = s.trim();
         if rest.is_empty() {
             return Err(bad());

@@ -5,6 +5,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::image::Reference;
 
+/// A word that is not one of the values a setting takes (`--mode`,
+/// `--strategy`, `--scope`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{value}` is not one of {choices}")]
+pub struct UnknownValue {
+    /// What was written.
+    pub value: String,
+    /// The values it may take, e.g. `off, audit, fix`.
+    pub choices: &'static str,
+}
+
 /// What a front end does with the findings for an object.
 ///
 /// Ordered from least to most intrusive, so a ceiling is a `min`.
@@ -41,6 +52,17 @@ impl Mode {
     }
 }
 
+impl std::str::FromStr for Mode {
+    type Err = UnknownValue;
+
+    fn from_str(s: &str) -> Result<Self, UnknownValue> {
+        Mode::parse(s).ok_or_else(|| UnknownValue {
+            value: s.to_string(),
+            choices: "off, audit, fix",
+        })
+    }
+}
+
 /// Which fix to prefer for a wrapped image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -52,6 +74,22 @@ pub enum Strategy {
     Args,
     /// Prefer prepending the wrapper.
     Prepend,
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = UnknownValue;
+
+    fn from_str(s: &str) -> Result<Self, UnknownValue> {
+        match s {
+            "auto" => Ok(Strategy::Auto),
+            "args" => Ok(Strategy::Args),
+            "prepend" => Ok(Strategy::Prepend),
+            _ => Err(UnknownValue {
+                value: s.to_string(),
+                choices: "auto, args, prepend",
+            }),
+        }
+    }
 }
 
 /// What to do with a `command` on an image whose config is unknown.
@@ -101,10 +139,13 @@ impl Scope {
 }
 
 impl std::str::FromStr for Scope {
-    type Err = String;
+    type Err = UnknownValue;
 
-    fn from_str(s: &str) -> Result<Self, String> {
-        Scope::parse(s).ok_or_else(|| format!("`{s}` is not one of workloads, pods"))
+    fn from_str(s: &str) -> Result<Self, UnknownValue> {
+        Scope::parse(s).ok_or_else(|| UnknownValue {
+            value: s.to_string(),
+            choices: "workloads, pods",
+        })
     }
 }
 

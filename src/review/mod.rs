@@ -10,26 +10,22 @@ pub mod documents;
 pub mod locate;
 pub mod model;
 pub mod report;
-pub mod resolve;
 pub mod reviewer;
 pub mod source;
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 
-use crate::cli::EXIT_USAGE;
-use crate::config::{self, Config, Span};
+use crate::config::{Config, Span};
 use crate::engine::{Mode, Scope, Strategy};
-use crate::image::resolver::OfflineResolver;
+use crate::image::registry::{CredentialFileError, DockerConfigCredentials};
+use crate::resolver::{Credentials, ResolverError};
 pub use model::{Counts, DocumentReview, FileReview, Item, Problem, Review};
 pub use reviewer::{FactSource, Reviewer};
 pub use source::{Input, Source};
-
-/// Exit code when there are findings (unless `--exit-zero`).
-pub const EXIT_FINDINGS: u8 = 1;
 
 /// `entrypoint-guard review`: what the webhook would change, offline.
 #[derive(Clone, Debug, Args)]
@@ -59,10 +55,10 @@ pub struct ReviewArgs {
     #[arg(long)]
     pub exit_zero: bool,
     /// Mode instead of the configured one: fix, audit or off.
-    #[arg(long, value_parser = parse_mode)]
+    #[arg(long)]
     pub mode: Option<Mode>,
     /// Fix strategy instead of the configured one: auto, args or prepend.
-    #[arg(long, value_parser = parse_strategy)]
+    #[arg(long)]
     pub strategy: Option<Strategy>,
     /// Scope instead of the configured one: workloads (workloads and Pods are fixed) or pods (only Pods).
     #[arg(long)]
@@ -93,43 +89,56 @@ pub enum Format {
     Sarif,
 }
 
-fn parse_mode(s: &str) -> Result<Mode, String> {
-    Mode::parse(s).ok_or_else(|| format!("`{s}` is not one of off, audit, fix"))
-}
-
-fn parse_strategy(s: &str) -> Result<Strategy, String> {
-    match s {
-        "auto" => Ok(Strategy::Auto),
-        "args" => Ok(Strategy::Args),
-        "prepend" => Ok(Strategy::Prepend),
-        _ => Err(format!("`{s}` is not one of auto, args, prepend")),
-    }
+/// Why `review` could not run (or could not write its report).
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    /// An `--images` file or the registry settings cannot be used.
+    #[error(transparent)]
+    Resolver(#[from] ResolverError),
+    /// The Docker config for `--resolve` cannot be read.
+    #[error("docker config: {0}")]
+    DockerConfig(#[from] CredentialFileError),
+    /// The async runtime for `--resolve` could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The report could not be written to standard output.
+    #[error("cannot write the report: {0}")]
+    Write(#[source] std::io::Error),
 }
 
 /// The reviewer `args` and `config` ask for: the configured policy with the
-/// command-line overrides, and the configuration's image facts with each
-/// `--images` file merged over them, later files winning. With `--resolve`,
-/// the registries answer for every other image.
-pub fn reviewer(args: &ReviewArgs, config: &Config) -> Result<Reviewer, String> {
+/// command-line overrides, and the image facts of [`crate::resolver`]: the
+/// offline ones, and with `--resolve` the registries for every other image,
+/// with the Docker config's credentials (`--docker-config`, or
+/// `$DOCKER_CONFIG/config.json` or `~/.docker/config.json` when present).
+pub fn reviewer(args: &ReviewArgs, config: &Config) -> Result<Reviewer, ReviewError> {
     let mut policy = config.policy();
     policy.mode = args.mode.unwrap_or(policy.mode);
     policy.strategy = args.strategy.unwrap_or(policy.strategy);
     policy.scope = args.scope.unwrap_or(policy.scope);
-    let mut entries = config.image_facts.clone();
-    for path in &args.images {
-        entries.extend(config::load_image_facts(path).map_err(|e| e.to_string())?);
-    }
-    let offline = OfflineResolver::new(config::facts_from(&entries));
+    let offline = crate::resolver::offline(config, &args.images).map_err(ResolverError::from)?;
     if !args.resolve {
         return Ok(Reviewer::new(policy, offline));
     }
-    let credentials = resolve::docker_credentials(args.docker_config.as_deref())?;
-    let source = resolve::fact_source(
-        &config.registry,
-        std::sync::Arc::new(credentials),
-        offline,
-        args.resolve_timeout.get(),
-    )?;
+    let docker_config = match args.docker_config.as_deref() {
+        Some(path) => DockerConfigCredentials::from_path(path)?,
+        None => DockerConfigCredentials::from_default_location()?,
+    };
+    let credentials = Credentials {
+        pull_secrets: None,
+        docker_config: Some(docker_config),
+    };
+    // Two workers run the lookups and the registry guard while review blocks.
+    let runtime = Arc::new(crate::runtime::build(Some(2)).map_err(ReviewError::Runtime)?);
+    let resolver = {
+        let _entered = runtime.enter();
+        crate::resolver::with_registries(config, offline, credentials).map_err(ResolverError::from)?
+    };
+    let source = FactSource::Resolver {
+        resolver,
+        timeout: args.resolve_timeout.get(),
+        runtime,
+    };
     Ok(Reviewer::with_source(policy, source))
 }
 
@@ -177,15 +186,10 @@ pub fn render(review: &Review, format: Format) -> String {
 }
 
 /// Runs `review` with `config` (read from `config_path`, if any): the
-/// report on standard output, problems on standard error.
-pub fn run(args: &ReviewArgs, config: &Config, config_path: Option<&PathBuf>) -> ExitCode {
-    let reviewer = match reviewer(args, config) {
-        Ok(reviewer) => reviewer,
-        Err(e) => {
-            eprintln!("entrypoint-guard: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
+/// report on standard output, problems on standard error. Returns what was
+/// reviewed; the command line turns it into an exit status.
+pub fn run(args: &ReviewArgs, config: &Config, config_path: Option<&PathBuf>) -> Result<Review, ReviewError> {
+    let reviewer = reviewer(args, config)?;
     // Image facts and configuration living beside the manifests are not manifests.
     let skip: Vec<PathBuf> = args.images.iter().chain(config_path).cloned().collect();
     let review = review(&reviewer, &args.filenames, &args.chart, &skip);
@@ -197,20 +201,7 @@ pub fn run(args: &ReviewArgs, config: &Config, config_path: Option<&PathBuf>) ->
     if let Err(e) = stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush())
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
-        eprintln!("entrypoint-guard: cannot write the report: {e}");
-        return ExitCode::from(EXIT_USAGE);
+        return Err(ReviewError::Write(e));
     }
-    exit_code(&review, args.exit_zero)
-}
-
-/// 2 when something could not be read or parsed, else 1 when there are
-/// findings (0 with `exit_zero`), else 0.
-pub fn exit_code(review: &Review, exit_zero: bool) -> ExitCode {
-    if !review.problems.is_empty() {
-        ExitCode::from(EXIT_USAGE)
-    } else if review.findings().next().is_some() && !exit_zero {
-        ExitCode::from(EXIT_FINDINGS)
-    } else {
-        ExitCode::SUCCESS
-    }
+    Ok(review)
 }

@@ -2,14 +2,16 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 
 use super::{Server, selfsigned};
-use crate::cli::EXIT_USAGE;
-use crate::config::{self, Config};
+use crate::cluster::ConnectError;
+use crate::config::{Config, Span, SpanError};
+use crate::image::Resolver;
+use crate::resolver::{Credentials, ResolverError};
 
 /// Arguments of `serve`; each overrides the `server` section of the configuration.
 #[derive(Clone, Debug, Default, Args)]
@@ -41,12 +43,29 @@ pub struct ServeArgs {
     pub background_audit: Option<Duration>,
 }
 
-fn parse_interval(s: &str) -> Result<Duration, String> {
-    let interval = crate::config::Span::parse(s)?.get();
+/// A `serve` argument that cannot be used.
+#[derive(Debug, thiserror::Error)]
+enum ArgError {
+    /// Not a duration.
+    #[error(transparent)]
+    Span(#[from] SpanError),
+    /// A background-audit interval under a second.
+    #[error("{0:?} is too short for a cluster audit: use at least 1s (e.g. 10m)")]
+    TooShort(String),
+    /// `--health-listen` is neither an address nor `off`.
+    #[error("{value:?} is neither an address (host:port) nor `off`: {source}")]
+    HealthListen {
+        /// What was written.
+        value: String,
+        /// Why it is no address.
+        source: std::net::AddrParseError,
+    },
+}
+
+fn parse_interval(s: &str) -> Result<Duration, ArgError> {
+    let interval = Span::parse(s)?.get();
     if interval < Duration::from_secs(1) {
-        return Err(format!(
-            "{s:?} is too short for a cluster audit: use at least 1s (e.g. 10m)"
-        ));
+        return Err(ArgError::TooShort(s.to_string()));
     }
     Ok(interval)
 }
@@ -55,18 +74,42 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HealthListen(pub Option<SocketAddr>);
 
-fn parse_health_listen(s: &str) -> Result<HealthListen, String> {
+fn parse_health_listen(s: &str) -> Result<HealthListen, ArgError> {
     if s == "off" {
         return Ok(HealthListen(None));
     }
     s.parse()
         .map(|a| HealthListen(Some(a)))
-        .map_err(|e| format!("{s:?} is neither an address (host:port) nor `off`: {e}"))
+        .map_err(|source| ArgError::HealthListen {
+            value: s.to_string(),
+            source,
+        })
+}
+
+/// Why `serve` could not start, or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeCommandError {
+    /// `--self-signed` could not write its certificates.
+    #[error("--self-signed: {0}")]
+    SelfSigned(#[source] super::selfsigned::SelfSignedError),
+    /// The image resolver cannot be built (an `--images` file, the registry settings).
+    #[error(transparent)]
+    Resolver(#[from] ResolverError),
+    /// `--background-audit` was asked for but there is no cluster to audit.
+    #[error("--background-audit needs a cluster: {0}")]
+    NoCluster(#[source] ConnectError),
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The server could not start or failed while serving.
+    #[error(transparent)]
+    Serve(#[from] super::ServeError),
 }
 
 impl ServeArgs {
-    /// Applies the arguments to `config`, writing self-signed certificates if asked.
-    pub fn apply(&self, config: &mut Config) -> Result<(), String> {
+    /// Applies the listener and TLS arguments to `config`, writing
+    /// self-signed certificates if asked.
+    pub fn apply(&self, config: &mut Config) -> Result<(), ServeCommandError> {
         let server = &mut config.server;
         if let Some(listen) = self.listen {
             server.listen = listen;
@@ -81,7 +124,7 @@ impl ServeArgs {
             server.tls_key = key.clone();
         }
         if let Some(dir) = &self.self_signed {
-            let files = selfsigned::write(dir).map_err(|e| format!("--self-signed: {e}"))?;
+            let files = selfsigned::write(dir).map_err(ServeCommandError::SelfSigned)?;
             eprintln!(
                 "entrypoint-guard: wrote a development CA to {} (trust it to call the webhook)",
                 files.ca.display()
@@ -89,60 +132,49 @@ impl ServeArgs {
             server.tls_cert = files.cert;
             server.tls_key = files.key;
         }
-        for path in &self.images {
-            let entries = config::load_image_facts(path).map_err(|e| format!("--images: {e}"))?;
-            config.image_facts.extend(entries);
-        }
         Ok(())
     }
 }
 
-/// Runs `serve` until SIGTERM/SIGINT; returns the process exit code.
-pub fn serve(args: &ServeArgs, mut config: Config) -> ExitCode {
-    if let Err(e) = args.apply(&mut config) {
-        eprintln!("entrypoint-guard: {e}");
-        return ExitCode::from(EXIT_USAGE);
+/// The webhook's resolver ([`crate::resolver`]): the offline facts for the
+/// images they name, the registries for the rest when `registry.enabled`.
+///
+/// With `registry.pullSecrets`, credentials come from each Pod's and its
+/// ServiceAccount's `imagePullSecrets`, read through the Kubernetes API. When
+/// no cluster configuration can be found (a laptop trying `--self-signed`),
+/// lookups go anonymous and a warning says so. Must run inside the runtime
+/// that will serve.
+pub async fn resolver(config: &Config, image_files: &[PathBuf]) -> Result<Arc<dyn Resolver>, ResolverError> {
+    if !config.registry.enabled {
+        return crate::resolver::build(config, image_files, None);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("entrypoint-guard: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async move {
-        let resolver = match super::resolver::build(&config).await {
-            Ok(resolver) => resolver,
+    let mut credentials = Credentials::default();
+    if config.registry.pull_secrets {
+        match crate::cluster::connect(None, None).await {
+            Ok(client) => credentials.pull_secrets = Some(client),
             Err(e) => {
-                eprintln!("entrypoint-guard: {e}");
-                return ExitCode::from(EXIT_USAGE);
+                tracing::warn!(error = %e, "registry.pullSecrets is on but there is no cluster to read pull secrets from; registry lookups are anonymous");
             }
-        };
+        }
+    }
+    crate::resolver::build(config, image_files, Some(credentials))
+}
+
+/// Runs `serve` until SIGTERM/SIGINT.
+pub fn serve(args: &ServeArgs, mut config: Config) -> Result<(), ServeCommandError> {
+    args.apply(&mut config)?;
+    let runtime = crate::runtime::build(None).map_err(ServeCommandError::Runtime)?;
+    runtime.block_on(async move {
+        let resolver = resolver(&config, &args.images).await?;
         let mut server = Server::new(config, resolver);
         if let Some(interval) = args.background_audit {
-            match crate::cluster::connect(None, None).await {
-                Ok(client) => {
-                    server = server.with_background_audit(super::background::BackgroundAudit { client, interval })
-                }
-                Err(e) => {
-                    eprintln!("entrypoint-guard: --background-audit needs a cluster: {e}");
-                    return ExitCode::from(EXIT_USAGE);
-                }
-            }
+            let client = crate::cluster::connect(None, None)
+                .await
+                .map_err(ServeCommandError::NoCluster)?;
+            server = server.with_background_audit(super::background::BackgroundAudit { client, interval });
         }
-        let running = match server.start().await {
-            Ok(running) => running,
-            Err(e) => {
-                eprintln!("entrypoint-guard: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        match running.run_until_signal().await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("entrypoint-guard: {e}");
-                ExitCode::FAILURE
-            }
-        }
+        let running = server.start().await?;
+        running.run_until_signal().await?;
+        Ok(())
     })
 }

@@ -9,7 +9,6 @@ mod args;
 pub mod background;
 pub mod histogram;
 pub mod metrics;
-pub mod resolver;
 pub mod routes;
 pub mod selfsigned;
 pub mod tls;
@@ -24,7 +23,7 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use args::{ServeArgs, serve};
+pub use args::{ServeArgs, ServeCommandError, resolver, serve};
 use metrics::Metrics;
 use routes::{AppState, HealthState};
 use tls::{TlsError, TlsFiles};

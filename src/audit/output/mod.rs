@@ -23,9 +23,33 @@ pub enum OutputFormat {
     Sarif,
 }
 
+/// Why a report could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The JSON report could not be written.
+    #[error("cannot write the JSON report: {0}")]
+    Json(#[source] serde_json::Error),
+    /// An object's proposed fix does not apply to it (a bug).
+    #[error("the fix of {object} does not apply: {source}")]
+    Patch {
+        /// `namespace Kind/name`.
+        object: String,
+        /// Why.
+        source: json_patch::PatchError,
+    },
+    /// A fixed object could not be written as YAML.
+    #[error("cannot write {object} as YAML: {source}")]
+    Yaml {
+        /// `namespace Kind/name`.
+        object: String,
+        /// Why.
+        source: serde_saphyr::ser::Error,
+    },
+}
+
 /// Renders `report` in `format`. Fails only when the YAML of a fixed object
 /// cannot be built (the error names the object).
-pub fn render(report: &AuditReport, format: OutputFormat) -> Result<String, String> {
+pub fn render(report: &AuditReport, format: OutputFormat) -> Result<String, OutputError> {
     match format {
         OutputFormat::Text => Ok(text::render(report)),
         OutputFormat::Json => serde_json::to_string_pretty(report)
@@ -33,7 +57,7 @@ pub fn render(report: &AuditReport, format: OutputFormat) -> Result<String, Stri
                 s.push('\n');
                 s
             })
-            .map_err(|e| format!("cannot write the JSON report: {e}")),
+            .map_err(OutputError::Json),
         OutputFormat::Yaml => yaml::render(report),
         OutputFormat::Sarif => Ok(sarif::render(report)),
     }

@@ -14,6 +14,7 @@
 
 use serde_json::Value;
 
+use super::OutputError;
 use crate::cluster::report::{AuditReport, AuditedObject};
 use crate::engine::owner;
 
@@ -29,7 +30,7 @@ const SERVER_METADATA: [&str; 6] = [
 
 /// Renders every fixed object that can be applied as one YAML document
 /// (`---` separated), and a comment for each one that cannot.
-pub fn render(report: &AuditReport) -> Result<String, String> {
+pub fn render(report: &AuditReport) -> Result<String, OutputError> {
     let mut out = String::new();
     for object in report.objects.iter().filter(|o| !o.proposed.is_empty()) {
         if let Some(why) = left_out(object) {
@@ -40,8 +41,10 @@ pub fn render(report: &AuditReport) -> Result<String, String> {
             continue;
         }
         let fixed = fixed_object(object)?;
-        let text = serde_saphyr::to_string(&fixed)
-            .map_err(|e| format!("cannot write {} {} as YAML: {e}", object.namespace, object.kind_name()))?;
+        let text = serde_saphyr::to_string(&fixed).map_err(|source| OutputError::Yaml {
+            object: format!("{} {}", object.namespace, object.kind_name()),
+            source,
+        })?;
         out.push_str("---\n");
         out.push_str(&text);
         if !text.ends_with('\n') {
@@ -71,14 +74,11 @@ fn left_out(object: &AuditedObject) -> Option<String> {
 }
 
 /// The object with its proposed patch applied and server-owned fields removed.
-pub fn fixed_object(object: &AuditedObject) -> Result<Value, String> {
+pub fn fixed_object(object: &AuditedObject) -> Result<Value, OutputError> {
     let mut fixed = object.object.clone();
-    json_patch::patch(&mut fixed, &object.proposed).map_err(|e| {
-        format!(
-            "the fix of {} {} does not apply: {e}",
-            object.namespace,
-            object.kind_name()
-        )
+    json_patch::patch(&mut fixed, &object.proposed).map_err(|source| OutputError::Patch {
+        object: format!("{} {}", object.namespace, object.kind_name()),
+        source,
     })?;
     strip_server_fields(&mut fixed);
     Ok(fixed)
