@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{ImageFilter, Mode, Policy, Scope, Strategy, UnknownImages};
-use crate::image::{Entrypoint, Facts, ImageFacts, PlatformEntrypoint, Reference};
+use crate::image::{Entrypoint, Facts, ImageFacts, PlatformEntrypoint, Reference, ReferenceError};
 pub use credentials::{CredentialsConfig, HostPattern, Mirror, Region, RegistryHost, Toggle};
 pub use registry::RegistryConfig;
 pub use server::ServerConfig;
@@ -194,12 +194,12 @@ impl Config {
 
     fn check(&self, file: &str) -> Result<(), ConfigError> {
         for (image, entry) in &self.image_facts {
-            entry.check(image).map_err(|message| ConfigError::Invalid {
+            entry.check(image).map_err(|e| ConfigError::Invalid {
                 file: file.to_string(),
                 line: line_of(file, image),
                 column: 1,
                 field: format!("imageFacts.{image}"),
-                message,
+                message: e.to_string(),
             })?;
         }
         Ok(())
@@ -247,7 +247,7 @@ pub fn load_image_facts(path: &Path) -> Result<BTreeMap<String, ImageFactsEntry>
     let file = path.display().to_string();
     let entries: BTreeMap<String, ImageFactsEntry> = parse_yaml(&text, &file)?;
     for (image, entry) in &entries {
-        entry.check(image).map_err(|message| ConfigError::Invalid {
+        entry.check(image).map_err(|e| ConfigError::Invalid {
             line: text
                 .lines()
                 .position(|l| l.contains(image.as_str()))
@@ -255,7 +255,7 @@ pub fn load_image_facts(path: &Path) -> Result<BTreeMap<String, ImageFactsEntry>
             file: file.clone(),
             column: 1,
             field: image.clone(),
-            message,
+            message: e.to_string(),
         })?;
     }
     Ok(entries)
@@ -278,16 +278,33 @@ fn line_of(file: &str, needle: &str) -> usize {
         .map_or(1, |i| i + 1)
 }
 
+/// Why an image-facts entry cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ImageFactsError {
+    /// The key is not an image reference.
+    #[error("not an image reference: {0}")]
+    Reference(#[source] ReferenceError),
+    /// Both `entrypoint` and `platforms` are given.
+    #[error("give entrypoint or platforms, not both")]
+    Both,
+    /// `platforms` names no platform.
+    #[error("platforms is empty")]
+    NoPlatforms,
+    /// `digest` is not `algorithm:hex`.
+    #[error("digest: {0}")]
+    Digest(#[source] ReferenceError),
+}
+
 impl ImageFactsEntry {
-    fn check(&self, image: &str) -> Result<(), String> {
-        Reference::parse(image).map_err(|e| format!("not an image reference: {e}"))?;
+    fn check(&self, image: &str) -> Result<(), ImageFactsError> {
+        Reference::parse(image).map_err(ImageFactsError::Reference)?;
         match (&self.entrypoint, &self.platforms) {
-            (Some(_), Some(_)) => return Err("give entrypoint or platforms, not both".into()),
-            (None, Some(p)) if p.is_empty() => return Err("platforms is empty".into()),
+            (Some(_), Some(_)) => return Err(ImageFactsError::Both),
+            (None, Some(p)) if p.is_empty() => return Err(ImageFactsError::NoPlatforms),
             _ => {}
         }
         if let Some(digest) = &self.digest {
-            Reference::parse(&format!("x@{digest}")).map_err(|e| format!("digest: {e}"))?;
+            Reference::parse(&format!("x@{digest}")).map_err(ImageFactsError::Digest)?;
         }
         Ok(())
     }

@@ -261,7 +261,7 @@ impl Object<'_> {
                     findings.push(finding);
                 }
             }
-            (Err(e), _) | (_, Err(e)) => findings.push(invalid(object_at, at.clone(), e)),
+            (Err(e), _) | (_, Err(e)) => findings.push(invalid(object_at, at.clone(), e.to_string())),
         }
         if unchanged {
             for finding in &mut findings[first..] {
@@ -319,9 +319,14 @@ fn trace_annotation(doc: &Value, object_at: &str, policy: &Policy, pinned: BTree
     patch::set_annotation(doc, &format!("{object_at}/metadata"), &key, value)
 }
 
+/// A container field that is not a list of strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0} must be a list of strings")]
+pub(super) struct NotStrings(&'static str);
+
 /// A string array field: absent (or `null`) is `Ok(None)`; anything but an
 /// array of strings is an error naming the field.
-pub(super) fn strings(container: &Value, field: &str) -> Result<Option<Vec<String>>, String> {
+pub(super) fn strings(container: &Value, field: &'static str) -> Result<Option<Vec<String>>, NotStrings> {
     match container.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => items
@@ -329,8 +334,8 @@ pub(super) fn strings(container: &Value, field: &str) -> Result<Option<Vec<Strin
             .map(|v| v.as_str().map(str::to_string))
             .collect::<Option<Vec<_>>>()
             .map(Some)
-            .ok_or_else(|| format!("{field} must be a list of strings")),
-        Some(_) => Err(format!("{field} must be a list of strings")),
+            .ok_or(NotStrings(field)),
+        Some(_) => Err(NotStrings(field)),
     }
 }
 
