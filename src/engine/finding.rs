@@ -3,8 +3,6 @@
 use json_patch::PatchOperation;
 use serde::Serialize;
 
-use super::owner::Held;
-
 /// The kind of a finding. The kebab-case name is stable: reports, metrics
 /// and SARIF rule ids use it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -179,6 +177,38 @@ impl Rule {
     /// One sentence on what the rule means, for reports.
     pub fn description(self) -> &'static str {
         self.info().description
+    }
+}
+
+/// An object's controller: its owner reference with `controller: true`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Owner {
+    /// The owner's kind, e.g. `Deployment`.
+    pub kind: String,
+    /// The owner's name.
+    pub name: String,
+    /// The owner's uid (empty if the reference has none).
+    #[serde(skip)]
+    pub uid: String,
+}
+
+/// An object reported but not patched, whatever its mode: the object and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Held {
+    /// The object's kind, e.g. `ReplicaSet`.
+    pub kind: String,
+    /// The object's name (its `generateName` followed by `*` when it has none yet).
+    pub name: String,
+    /// The controller that owns it; `None` when `scope: pods` holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+}
+
+impl Held {
+    /// Why it is held, as a metric label: `owned` or `scope`.
+    pub fn reason(&self) -> &'static str {
+        if self.owner.is_some() { "owned" } else { "scope" }
     }
 }
 
@@ -470,7 +500,6 @@ mod tests {
 
     #[test]
     fn held_summaries_name_the_owner_within_120_characters() {
-        use crate::engine::owner::Owner;
         let note = |kind: &str, name: &str, owner: Option<(&str, &str)>| {
             let finding = Finding {
                 rule: if owner.is_some() {

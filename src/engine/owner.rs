@@ -9,23 +9,11 @@
 //! "ReplicaSet storm". So the fix goes to the owner (the top-level workload)
 //! and to the Pods, which are leaves: nothing compares a Pod back to a template.
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::finding::{Finding, Rule};
+pub use super::finding::{Held, Owner};
 use super::policy::{Policy, Scope};
-
-/// An object's controller: its owner reference with `controller: true`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Owner {
-    /// The owner's kind, e.g. `Deployment`.
-    pub kind: String,
-    /// The owner's name.
-    pub name: String,
-    /// The owner's uid (empty if the reference has none).
-    #[serde(skip)]
-    pub uid: String,
-}
 
 /// The controller of `object` (a Kubernetes object with `metadata`): the
 /// first owner reference with `controller: true` (the API server allows one).
@@ -43,26 +31,6 @@ pub fn controller_of(object: &Value) -> Option<Owner> {
             name: text(r, "name"),
             uid: text(r, "uid"),
         })
-}
-
-/// An object reported but not patched, whatever its mode: the object and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Held {
-    /// The object's kind, e.g. `ReplicaSet`.
-    pub kind: String,
-    /// The object's name (its `generateName` followed by `*` when it has none yet).
-    pub name: String,
-    /// The controller that owns it; `None` when `scope: pods` holds it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub owner: Option<Owner>,
-}
-
-impl Held {
-    /// Why it is held, as a metric label: `owned` or `scope`.
-    pub fn reason(&self) -> &'static str {
-        if self.owner.is_some() { "owned" } else { "scope" }
-    }
 }
 
 /// Whether `object` must not be patched, and why. `is_pod` says whether
