@@ -331,15 +331,14 @@ async fn deny_list_and_invalid_references() {
     );
 }
 
-#[tokio::test]
-async fn fifty_concurrent_lookups_of_a_new_tag_make_one_manifest_request() {
-    let w = world();
-    // A fresh tag, so no other test or earlier push has touched it.
-    let tag = "coalesce";
+/// Copies `repo:1.0` to `repo:tag` in the plain registry and names it: a
+/// tag no other test or earlier push has touched, so its request count is
+/// the calling test's alone.
+fn fresh_tag(w: &World, repo: &str, tag: &str) -> String {
     let out = std::process::Command::new("skopeo")
         .args(["copy", "-q", "--src-tls-verify=false", "--dest-tls-verify=false"])
-        .arg(format!("docker://{}/chalk/one:1.0", w.plain.addr))
-        .arg(format!("docker://{}/chalk/one:{tag}", w.plain.addr))
+        .arg(format!("docker://{}/{repo}:1.0", w.plain.addr))
+        .arg(format!("docker://{}/{repo}:{tag}", w.plain.addr))
         .output()
         .unwrap();
     assert!(
@@ -347,10 +346,17 @@ async fn fifty_concurrent_lookups_of_a_new_tag_make_one_manifest_request() {
         "skopeo copy: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    format!("{}/{repo}:{tag}", w.plain.addr)
+}
+
+#[tokio::test]
+async fn fifty_concurrent_lookups_of_a_new_tag_make_one_manifest_request() {
+    let w = world();
+    let tag = "coalesce";
+    let image = fresh_tag(w, "chalk/one", tag);
     let before = w.plain.manifest_requests("chalk/one", tag);
 
     let r = Arc::new(resolver(&config(&[&w.plain.addr])));
-    let image = format!("{}/chalk/one:{tag}", w.plain.addr);
     let admissions = (0..50).map(|_| {
         let r = r.clone();
         let images = vec![image.clone()];
@@ -378,23 +384,6 @@ async fn fifty_concurrent_lookups_of_a_new_tag_make_one_manifest_request() {
     );
 }
 
-/// Copies `chalk/two:1.0` to `repo:tag` in the plain registry: a tag no
-/// other test looks up, so its request count is this test's alone.
-fn fresh_tag(w: &World, tag: &str) -> String {
-    let out = std::process::Command::new("skopeo")
-        .args(["copy", "-q", "--src-tls-verify=false", "--dest-tls-verify=false"])
-        .arg(format!("docker://{}/chalk/two:1.0", w.plain.addr))
-        .arg(format!("docker://{}/chalk/two:{tag}", w.plain.addr))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo copy: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    format!("{}/chalk/two:{tag}", w.plain.addr)
-}
-
 /// The TTLs without waiting for a clock: a cache whose TTLs outlast the
 /// test answers repeats without a registry request, and one whose TTLs are
 /// zero asks the registry every time. Request counts are exact.
@@ -402,7 +391,7 @@ fn fresh_tag(w: &World, tag: &str) -> String {
 async fn cache_ttl_and_negative_ttl() {
     let w = world();
     let (repo, tag, missing) = ("chalk/two", "ttl", "never-pushed");
-    let image = fresh_tag(w, tag);
+    let image = fresh_tag(w, repo, tag);
     let absent = format!("{}/{repo}:{missing}", w.plain.addr);
     let requests = |reference| w.plain.manifest_requests(repo, reference);
     assert_eq!((requests(tag), requests(missing)), (0, 0));
