@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use entrypoint_guard::config::{ImageFactsEntry, facts_from};
 use entrypoint_guard::engine::Policy;
-use entrypoint_guard::image::resolver::OfflineResolver;
+use entrypoint_guard::image::OfflineResolver;
 use entrypoint_guard::review::report;
 use entrypoint_guard::review::{Review, Reviewer, Source};
 use serde_json::Value;

@@ -3,7 +3,7 @@
 /// `err: source: source…`, skipping a source whose text the line already
 /// holds. TLS, connection and kubeconfig errors keep the useful part in a
 /// source, so printing only the outer error says too little.
-pub fn chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {

@@ -18,7 +18,7 @@ use crate::image::{LayeredResolver, OfflineResolver, Resolver};
 
 /// Where registry credentials come from, tried in this order.
 #[derive(Clone, Default)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     /// Reads `imagePullSecrets` of the Pod and of its ServiceAccount through
     /// this client (`registry.pullSecrets`).
     pub pull_secrets: Option<kube::Client>,
@@ -39,7 +39,7 @@ pub enum ResolverError {
 
 /// The offline facts: the configuration's `imageFacts` with each of
 /// `image_files` merged over them, later files winning.
-pub fn offline(config: &Config, image_files: &[PathBuf]) -> Result<OfflineResolver, ConfigError> {
+pub(crate) fn offline(config: &Config, image_files: &[PathBuf]) -> Result<OfflineResolver, ConfigError> {
     let mut entries = config.image_facts.clone();
     for path in image_files {
         entries.extend(config::load_image_facts(path)?);
@@ -50,7 +50,7 @@ pub fn offline(config: &Config, image_files: &[PathBuf]) -> Result<OfflineResolv
 /// `offline` over the registries (configured by `config.registry`), asked
 /// with `credentials`. Must run inside the Tokio runtime that will drive the
 /// lookups: the registry resolver starts its connection guard there.
-pub fn with_registries(
+pub(crate) fn with_registries(
     config: &Config,
     offline: OfflineResolver,
     credentials: Credentials,
@@ -68,7 +68,7 @@ pub fn with_registries(
 
 /// The resolver: the offline facts alone when `registries` is `None`, else
 /// over the registries asked with those credentials (see [`with_registries`]).
-pub fn build(
+pub(crate) fn build(
     config: &Config,
     image_files: &[PathBuf],
     registries: Option<Credentials>,

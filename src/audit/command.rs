@@ -58,7 +58,7 @@ pub struct AuditArgs {
 
 /// Why `audit` could not run (what could not be listed is in the report).
 #[derive(Debug, thiserror::Error)]
-pub enum AuditCommandError {
+pub(crate) enum AuditCommandError {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -81,7 +81,7 @@ pub enum AuditCommandError {
 
 /// Runs the audit and prints the report; returns it (the command line turns
 /// it into an exit status).
-pub fn run(args: AuditArgs, config: &Config) -> Result<AuditReport, AuditCommandError> {
+pub(crate) fn run(args: AuditArgs, config: &Config) -> Result<AuditReport, AuditCommandError> {
     let runtime = crate::runtime::build(Some(2)).map_err(AuditCommandError::Runtime)?;
     runtime.block_on(run_async(args, config))
 }

@@ -2,8 +2,8 @@
 //! ([`crate::cluster::audit`]): arguments, the resolver, and the report in
 //! the chosen format.
 
-pub mod command;
-pub mod output;
+pub(crate) mod command;
+pub(crate) mod output;
 
 pub use command::AuditArgs;
 pub use output::OutputFormat;

@@ -51,7 +51,7 @@ impl FailureReason {
 
 /// A failed listing: the class and the API server's (or client's) words.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ListFailure {
+pub(crate) struct ListFailure {
     /// The class.
     pub reason: FailureReason,
     /// What happened, including the HTTP status when there was one.
@@ -60,7 +60,7 @@ pub struct ListFailure {
 
 /// The result of listing one kind in one scope.
 #[derive(Debug, Default)]
-pub struct Listing {
+pub(crate) struct Listing {
     /// The objects read, with `apiVersion` and `kind` set (list items lack them).
     /// When a later page failed, the objects of the earlier pages are kept.
     pub items: Vec<Value>,
@@ -72,7 +72,7 @@ pub struct Listing {
 
 /// How to page.
 #[derive(Clone, Copy, Debug)]
-pub struct Paging {
+pub(crate) struct Paging {
     /// Objects per page (`limit`).
     pub page_size: u32,
     /// Deadline for each page.
@@ -81,7 +81,7 @@ pub struct Paging {
 
 /// Lists `kind` in `namespace` (all namespaces when `None`), following
 /// `continue` tokens until the last page, each page within `paging.timeout`.
-pub async fn list(client: &kube::Client, kind: &Kind, namespace: Option<&str>, paging: Paging) -> Listing {
+pub(crate) async fn list(client: &kube::Client, kind: &Kind, namespace: Option<&str>, paging: Paging) -> Listing {
     let request = kube::core::Request::new(kind.list_path(namespace));
     let mut out = Listing::default();
     let mut token: Option<String> = None;
@@ -156,7 +156,7 @@ async fn fetch_page(
 
 /// List items carry no `apiVersion` and `kind`; the engine needs them, and
 /// `kubectl apply` needs them first, so they lead the object.
-pub fn with_type_meta(item: Value, kind: &Kind) -> Value {
+pub(crate) fn with_type_meta(item: Value, kind: &Kind) -> Value {
     let Value::Object(fields) = item else { return item };
     let mut out = Map::with_capacity(fields.len() + 2);
     out.insert("apiVersion".into(), Value::String(kind.api_version()));

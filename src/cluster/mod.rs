@@ -3,11 +3,11 @@
 //! what it holds ([`audit::run`]), which the `audit` command and
 //! `serve --background-audit` share. No command-line types here.
 
-pub mod audit;
-pub mod list;
-pub mod ownership;
-pub mod progress;
-pub mod report;
+pub(crate) mod audit;
+pub(crate) mod list;
+pub(crate) mod ownership;
+pub(crate) mod progress;
+pub(crate) mod report;
 
 use std::path::{Path, PathBuf};
 

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::engine::owner;
 
 /// The uids of `objects`.
-pub fn uids(objects: &[Value]) -> HashSet<String> {
+pub(crate) fn uids(objects: &[Value]) -> HashSet<String> {
     objects
         .iter()
         .filter_map(|o| o.pointer("/metadata/uid").and_then(Value::as_str))
@@ -23,7 +23,7 @@ pub fn uids(objects: &[Value]) -> HashSet<String> {
 }
 
 /// The controller of `object`, as `Kind/name`, when it is among `listed` (by uid).
-pub fn listed_owner(object: &Value, listed: &HashSet<String>) -> Option<String> {
+pub(crate) fn listed_owner(object: &Value, listed: &HashSet<String>) -> Option<String> {
     let owner = owner::controller_of(object)?;
     listed
         .contains(&owner.uid)

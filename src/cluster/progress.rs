@@ -27,7 +27,7 @@ impl Progress for Silent {
 /// Redraws one line on stderr once the audit has run for a moment, so quick
 /// audits print nothing and logs or redirected stderr never see it.
 #[derive(Debug)]
-pub struct TerminalLine {
+pub(crate) struct TerminalLine {
     started: Instant,
     delay: Duration,
     drawn: Mutex<bool>,
@@ -35,7 +35,7 @@ pub struct TerminalLine {
 
 impl TerminalLine {
     /// A progress line if stderr is a terminal, else [`Silent`].
-    pub fn for_stderr() -> Box<dyn Progress> {
+    pub(crate) fn for_stderr() -> Box<dyn Progress> {
         if std::io::stderr().is_terminal() {
             Box::new(TerminalLine {
                 started: Instant::now(),

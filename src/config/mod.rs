@@ -2,10 +2,10 @@
 //! validation. Every field has a default, so no file is needed; an unknown
 //! key or a bad value is an error naming the field path and the line.
 
-pub mod credentials;
-pub mod registry;
+pub(crate) mod credentials;
+pub(crate) mod registry;
 pub mod server;
-pub mod values;
+pub(crate) mod values;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

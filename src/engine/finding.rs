@@ -422,7 +422,7 @@ fn held_summary(held: &Held, max: usize) -> String {
 }
 
 /// `s` cut to at most `max` characters (with `…` when cut).
-pub fn clip(s: &str, max: usize) -> String {
+pub(crate) fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {
@@ -433,7 +433,7 @@ pub fn clip(s: &str, max: usize) -> String {
 }
 
 /// A JSON pointer as a field path: `/spec/containers/0` → `spec.containers[0]`.
-pub fn field_path(pointer: &str) -> String {
+pub(crate) fn field_path(pointer: &str) -> String {
     let mut out = String::new();
     for token in pointer.split('/').skip(1) {
         let token = token.replace("~1", "/").replace("~0", "~");

@@ -8,13 +8,13 @@
 //! was ([`inspect_update`]), so no controller can be made to loop.
 
 pub mod chalk;
-pub mod finding;
+pub(crate) mod finding;
 mod fix;
 mod inspect;
 mod lookups;
-pub mod owner;
-pub mod patch;
-pub mod policy;
+pub(crate) mod owner;
+pub(crate) mod patch;
+pub(crate) mod policy;
 mod update;
 pub mod workload;
 

@@ -19,7 +19,7 @@ use super::policy::{Policy, Scope};
 /// first owner reference with `controller: true` (the API server allows one).
 /// This is the one definition of "controller owner" that the engine and
 /// `audit` share.
-pub fn controller_of(object: &Value) -> Option<Owner> {
+pub(crate) fn controller_of(object: &Value) -> Option<Owner> {
     let text = |r: &Value, field: &str| r.get(field).and_then(Value::as_str).unwrap_or("").to_string();
     object
         .pointer("/metadata/ownerReferences")?

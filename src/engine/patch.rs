@@ -4,7 +4,7 @@ use json_patch::{AddOperation, PatchOperation, RemoveOperation, ReplaceOperation
 use serde_json::Value;
 
 /// Escapes one JSON-pointer reference token (`~` → `~0`, `/` → `~1`).
-pub fn escape(token: &str) -> String {
+pub(crate) fn escape(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
@@ -13,7 +13,7 @@ fn pointer(path: &str) -> PointerBuf {
 }
 
 /// `add` at `path` (creates a member, or replaces it if it exists).
-pub fn add(path: &str, value: Value) -> PatchOperation {
+pub(crate) fn add(path: &str, value: Value) -> PatchOperation {
     PatchOperation::Add(AddOperation {
         path: pointer(path),
         value,
@@ -21,7 +21,7 @@ pub fn add(path: &str, value: Value) -> PatchOperation {
 }
 
 /// `replace` at `path` (the member must exist).
-pub fn replace(path: &str, value: Value) -> PatchOperation {
+pub(crate) fn replace(path: &str, value: Value) -> PatchOperation {
     PatchOperation::Replace(ReplaceOperation {
         path: pointer(path),
         value,
@@ -29,14 +29,14 @@ pub fn replace(path: &str, value: Value) -> PatchOperation {
 }
 
 /// `remove` at `path`.
-pub fn remove(path: &str) -> PatchOperation {
+pub(crate) fn remove(path: &str) -> PatchOperation {
     PatchOperation::Remove(RemoveOperation { path: pointer(path) })
 }
 
 /// Sets a whole string array at `path`: `replace` if the member exists,
 /// `add` if it does not (arrays are never edited element by element, so
 /// nothing is reordered).
-pub fn set_strings(object: &Value, path: &str, items: &[String]) -> PatchOperation {
+pub(crate) fn set_strings(object: &Value, path: &str, items: &[String]) -> PatchOperation {
     let value = Value::from(items.to_vec());
     if object.pointer(path).is_some() {
         replace(path, value)
@@ -48,7 +48,7 @@ pub fn set_strings(object: &Value, path: &str, items: &[String]) -> PatchOperati
 /// Sets annotation `key` to `value` on the object whose metadata is at
 /// `metadata` (a pointer), adding the annotations map or the metadata
 /// itself when missing.
-pub fn set_annotation(object: &Value, metadata: &str, key: &str, value: String) -> PatchOperation {
+pub(crate) fn set_annotation(object: &Value, metadata: &str, key: &str, value: String) -> PatchOperation {
     match object.pointer(metadata) {
         Some(Value::Object(meta)) => match meta.get("annotations") {
             Some(Value::Object(_)) => add(&format!("{metadata}/annotations/{}", escape(key)), Value::String(value)),

@@ -1,10 +1,10 @@
 //! Images: references, the facts known about them, and where facts come from.
 
-pub mod facts;
-pub mod layered;
-pub mod reference;
+pub(crate) mod facts;
+pub(crate) mod layered;
+pub(crate) mod reference;
 pub mod registry;
-pub mod resolver;
+pub(crate) mod resolver;
 
 pub use facts::{Entrypoint, Facts, ImageFacts, PlatformEntrypoint};
 pub use layered::LayeredResolver;

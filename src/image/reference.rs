@@ -8,7 +8,7 @@
 use std::fmt;
 
 /// The registry Docker Hub names resolve to.
-pub const DOCKER_HUB: &str = "docker.io";
+pub(crate) const DOCKER_HUB: &str = "docker.io";
 
 /// A parsed image reference that remembers the original string.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

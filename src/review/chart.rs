@@ -20,7 +20,7 @@ use crate::engine::{self, Finding, Policy, Rule};
 const TEMPLATE_EXTENSIONS: [&str; 4] = ["yaml", "yml", "tpl", "json"];
 
 /// Scans the chart in `dir` (and its unpacked subcharts under `charts/`).
-pub fn scan(dir: &Path, policy: &Policy, items: &mut Vec<Item>, problems: &mut Vec<Problem>) {
+pub(crate) fn scan(dir: &Path, policy: &Policy, items: &mut Vec<Item>, problems: &mut Vec<Problem>) {
     let entries = match sorted_entries(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -57,7 +57,7 @@ pub fn scan(dir: &Path, policy: &Policy, items: &mut Vec<Item>, problems: &mut V
 /// under `exec` is a probe or lifecycle hook, which does not replace the
 /// ENTRYPOINT, so it is not reported; nor is one that already starts with
 /// the wrapper.
-pub fn scan_values(file: &str, text: &str, policy: &Policy, items: &mut Vec<Item>, problems: &mut Vec<Problem>) {
+pub(crate) fn scan_values(file: &str, text: &str, policy: &Policy, items: &mut Vec<Item>, problems: &mut Vec<Problem>) {
     for chunk in documents::split(text) {
         let values = match documents::parse_yaml(&chunk) {
             Ok(values) => values,
@@ -186,7 +186,7 @@ fn scan_templates(dir: &Path, policy: &Policy, items: &mut Vec<Item>, problems: 
 /// The `command:` keys of a template, found textually (templates are not
 /// YAML until rendered): `(line, column, trimmed line)`. Skips YAML and
 /// template comments, and `command:` under `exec:` (probes, hooks).
-pub fn template_commands(text: &str) -> Vec<(usize, usize, String)> {
+pub(crate) fn template_commands(text: &str) -> Vec<(usize, usize, String)> {
     let mut out = Vec::new();
     let mut in_comment = false;
     // (column, key) of the keys seen, to find a `command:` key's parent.

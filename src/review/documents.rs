@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// One document of a manifest stream, before parsing.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Chunk<'a> {
+pub(crate) struct Chunk<'a> {
     /// 1-based position among the stream's non-empty documents.
     pub index: usize,
     /// 1-based line in the file where the document's text starts.
@@ -21,7 +21,7 @@ pub struct Chunk<'a> {
 
 /// A YAML or JSON syntax error, located in the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseError {
+pub(crate) struct ParseError {
     /// 1-based line in the file.
     pub line: usize,
     /// 1-based column.
@@ -36,7 +36,7 @@ pub struct ParseError {
 /// separates documents; a `---` line followed by content (`--- {a: 1}`)
 /// starts a document that includes it; a `...` line ends one. Documents
 /// holding only blanks and comments are dropped, as kubectl drops them.
-pub fn split(text: &str) -> Vec<Chunk<'_>> {
+pub(crate) fn split(text: &str) -> Vec<Chunk<'_>> {
     let mut chunks = Vec::new();
     let mut start = 0; // byte offset of the current document's text
     let mut start_line = 1;
@@ -97,7 +97,7 @@ fn push<'a>(chunks: &mut Vec<Chunk<'a>>, text: &'a str, first_line: usize) {
 }
 
 /// Whether `text` holds only blank lines and comments.
-pub fn is_blank(text: &str) -> bool {
+pub(crate) fn is_blank(text: &str) -> bool {
     text.lines().all(|l| {
         let l = l.trim();
         l.is_empty() || l.starts_with('#')
@@ -107,7 +107,7 @@ pub fn is_blank(text: &str) -> bool {
 /// Parses one YAML document into JSON. Scalars follow the YAML 1.1 habits
 /// kubectl also has (`no` is `false`); errors are located in the file by
 /// adding the document's first line.
-pub fn parse_yaml(chunk: &Chunk<'_>) -> Result<Value, ParseError> {
+pub(crate) fn parse_yaml(chunk: &Chunk<'_>) -> Result<Value, ParseError> {
     serde_saphyr::from_str::<Value>(chunk.text).map_err(|e| {
         let (line, column) = e
             .location()
@@ -121,7 +121,7 @@ pub fn parse_yaml(chunk: &Chunk<'_>) -> Result<Value, ParseError> {
 }
 
 /// Parses a whole `.json` file as one document.
-pub fn parse_json(text: &str) -> Result<Value, ParseError> {
+pub(crate) fn parse_json(text: &str) -> Result<Value, ParseError> {
     serde_json::from_str(text).map_err(|e| ParseError {
         line: e.line().max(1),
         column: e.column().max(1),

@@ -5,10 +5,10 @@
 //! and reports what would change — or writes the fixed documents. A thin
 //! front end: every decision is [`crate::engine::inspect`]'s.
 
-pub mod chart;
-pub mod documents;
+pub(crate) mod chart;
+pub(crate) mod documents;
 pub mod locate;
-pub mod model;
+pub(crate) mod model;
 pub mod report;
 pub mod reviewer;
 pub mod source;

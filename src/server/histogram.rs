@@ -13,13 +13,13 @@ use prometheus_client::metrics::{MetricType, TypedMetric};
 
 /// Upper bounds in seconds: admissions take tens of microseconds offline and
 /// up to the registry budget (seconds) when a lookup is slow.
-pub const LATENCY_BUCKETS: [f64; 16] = [
+pub(crate) const LATENCY_BUCKETS: [f64; 16] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
 /// A histogram of durations over [`LATENCY_BUCKETS`]; clones share counts.
 #[derive(Clone, Debug, Default)]
-pub struct AtomicHistogram {
+pub(crate) struct AtomicHistogram {
     inner: Arc<Inner>,
 }
 
@@ -32,7 +32,7 @@ struct Inner {
 
 impl AtomicHistogram {
     /// Records one duration.
-    pub fn observe(&self, d: Duration) {
+    pub(crate) fn observe(&self, d: Duration) {
         let secs = d.as_secs_f64();
         let i = LATENCY_BUCKETS
             .iter()
@@ -41,11 +41,6 @@ impl AtomicHistogram {
         self.inner.counts[i].fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         self.inner.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-    }
-
-    /// Number of observations so far.
-    pub fn count(&self) -> u64 {
-        self.inner.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }
 }
 
@@ -92,6 +87,5 @@ mod tests {
         assert!(text.contains("latency_seconds_bucket{le=\"0.0025\"} 2\n"), "{text}");
         assert!(text.contains("latency_seconds_bucket{le=\"+Inf\"} 3\n"), "{text}");
         assert!(text.contains("latency_seconds_count 3\n"), "{text}");
-        assert_eq!(h.count(), 3);
     }
 }

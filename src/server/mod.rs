@@ -7,9 +7,9 @@
 
 mod args;
 pub mod background;
-pub mod histogram;
+pub(crate) mod histogram;
 pub mod metrics;
-pub mod routes;
+pub(crate) mod routes;
 pub mod selfsigned;
 pub mod tls;
 

@@ -24,7 +24,7 @@ use crate::engine::{self, Policy};
 use crate::image::{Facts, Resolver};
 
 /// What every admission needs, shared by all requests and never locked.
-pub struct AppState {
+pub(crate) struct AppState {
     policy: Policy,
     resolver: Arc<dyn Resolver>,
     /// `registry.budget`: the most image lookups may take.
@@ -41,7 +41,7 @@ pub struct AppState {
 
 impl AppState {
     /// The state for `config`, resolving images with `resolver`.
-    pub fn new(config: &Config, resolver: Arc<dyn Resolver>, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(config: &Config, resolver: Arc<dyn Resolver>, metrics: Arc<Metrics>) -> Self {
         AppState {
             policy: config.policy(),
             resolver,
@@ -56,7 +56,7 @@ impl AppState {
 }
 
 /// The HTTPS admission router.
-pub fn admission_router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+pub(crate) fn admission_router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/mutate", post(mutate))
         .route("/audit", post(audit))
@@ -140,7 +140,7 @@ impl FromRequest<Arc<AppState>> for AdmissionBody {
 }
 
 /// The `timeout` the API server appends (`?timeout=10s`), if present and readable.
-pub fn query_timeout(query: Option<&str>) -> Option<Duration> {
+pub(crate) fn query_timeout(query: Option<&str>) -> Option<Duration> {
     query?
         .split('&')
         .filter_map(|pair| pair.split_once('='))
@@ -326,7 +326,7 @@ impl AppState {
 }
 
 /// State of the health listener.
-pub struct HealthState {
+pub(crate) struct HealthState {
     /// Set once the admission listener serves TLS with the loaded configuration.
     pub ready: AtomicBool,
     /// What `/metrics` shows.
@@ -334,7 +334,7 @@ pub struct HealthState {
 }
 
 /// The plain-HTTP router: `/healthz`, `/readyz` and `/metrics`.
-pub fn health_router(state: Arc<HealthState>) -> Router {
+pub(crate) fn health_router(state: Arc<HealthState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(

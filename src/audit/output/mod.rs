@@ -25,7 +25,7 @@ pub enum OutputFormat {
 
 /// Why a report could not be rendered.
 #[derive(Debug, thiserror::Error)]
-pub enum OutputError {
+pub(crate) enum OutputError {
     /// The JSON report could not be written.
     #[error("cannot write the JSON report: {0}")]
     Json(#[source] serde_json::Error),
@@ -49,7 +49,7 @@ pub enum OutputError {
 
 /// Renders `report` in `format`. Fails only when the YAML of a fixed object
 /// cannot be built (the error names the object).
-pub fn render(report: &AuditReport, format: OutputFormat) -> Result<String, OutputError> {
+pub(crate) fn render(report: &AuditReport, format: OutputFormat) -> Result<String, OutputError> {
     match format {
         OutputFormat::Text => Ok(text::render(report)),
         OutputFormat::Json => serde_json::to_string_pretty(report)
@@ -64,7 +64,7 @@ pub fn render(report: &AuditReport, format: OutputFormat) -> Result<String, Outp
 }
 
 /// The proposed fix of `finding` in a few words, for tables and SARIF messages.
-pub fn proposed_fix(finding: &Finding) -> String {
+pub(crate) fn proposed_fix(finding: &Finding) -> String {
     let show = |items: &[String]| serde_json::to_string(items).unwrap_or_default();
     match (&finding.fix, &finding.change) {
         (Some(Fix::Args), Some(Change::Command { after, .. })) => {
@@ -91,7 +91,7 @@ pub fn proposed_fix(finding: &Finding) -> String {
 }
 
 /// The container column: its name, marked when it is an init container.
-pub fn container_label(finding: &Finding) -> String {
+pub(crate) fn container_label(finding: &Finding) -> String {
     match &finding.container {
         Some(c) if c.init => format!("{} (init)", c.name),
         Some(c) => c.name.clone(),

@@ -12,7 +12,7 @@ use crate::engine::Finding;
 use crate::sarif::{self, SarifResult};
 
 /// Renders the report as a SARIF log ([`crate::sarif`]).
-pub fn render(report: &AuditReport) -> String {
+pub(super) fn render(report: &AuditReport) -> String {
     let mut results = Vec::new();
     for object in &report.objects {
         for finding in &object.findings {

@@ -8,7 +8,7 @@ use crate::cluster::report::AuditReport;
 const HEADER: [&str; 6] = ["NAMESPACE", "KIND/NAME", "CONTAINER", "IMAGE", "RULE", "PROPOSED FIX"];
 
 /// Renders the table (aligned columns; the last one is not padded).
-pub fn render(report: &AuditReport) -> String {
+pub(super) fn render(report: &AuditReport) -> String {
     let mut rows: Vec<[String; 6]> = Vec::new();
     for object in &report.objects {
         for finding in &object.findings {

@@ -30,7 +30,7 @@ const SERVER_METADATA: [&str; 6] = [
 
 /// Renders every fixed object that can be applied as one YAML document
 /// (`---` separated), and a comment for each one that cannot.
-pub fn render(report: &AuditReport) -> Result<String, OutputError> {
+pub(super) fn render(report: &AuditReport) -> Result<String, OutputError> {
     let mut out = String::new();
     for object in report.objects.iter().filter(|o| !o.proposed.is_empty()) {
         if let Some(why) = left_out(object) {
@@ -74,7 +74,7 @@ fn left_out(object: &AuditedObject) -> Option<String> {
 }
 
 /// The object with its proposed patch applied and server-owned fields removed.
-pub fn fixed_object(object: &AuditedObject) -> Result<Value, OutputError> {
+pub(super) fn fixed_object(object: &AuditedObject) -> Result<Value, OutputError> {
     let mut fixed = object.object.clone();
     json_patch::patch(&mut fixed, &object.proposed).map_err(|source| OutputError::Patch {
         object: format!("{} {}", object.namespace, object.kind_name()),
@@ -85,7 +85,7 @@ pub fn fixed_object(object: &AuditedObject) -> Result<Value, OutputError> {
 }
 
 /// Removes `status` and the server-set metadata.
-pub fn strip_server_fields(object: &mut Value) {
+pub(super) fn strip_server_fields(object: &mut Value) {
     if let Some(map) = object.as_object_mut() {
         map.remove("status");
     }

@@ -13,12 +13,12 @@ use super::fetch::LookupError;
 use crate::image::facts::ImageFacts;
 
 /// What a lookup found: facts, or why there are none.
-pub type Outcome = Arc<Result<ImageFacts, LookupError>>;
+pub(crate) type Outcome = Arc<Result<ImageFacts, LookupError>>;
 
 /// A cache key: who asks (the identities of the credentials usable for the
 /// reference, or `anonymous`) and what (`registry/repo:tag` or `registry/repo@digest`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct CacheKey {
+pub(crate) struct CacheKey {
     /// The credential identities, joined.
     pub credentials: String,
     /// The canonical reference.
@@ -44,13 +44,13 @@ impl Expiry<CacheKey, Outcome> for FactsExpiry {
 
 /// The cache of lookup outcomes.
 #[derive(Clone)]
-pub struct FactsCache {
+pub(crate) struct FactsCache {
     cache: moka::future::Cache<CacheKey, Outcome>,
 }
 
 impl FactsCache {
     /// A cache keeping at most `capacity` outcomes.
-    pub fn new(capacity: u64, ttl: Duration, negative_ttl: Duration) -> Self {
+    pub(crate) fn new(capacity: u64, ttl: Duration, negative_ttl: Duration) -> Self {
         FactsCache {
             cache: moka::future::Cache::builder()
                 .max_capacity(capacity)
@@ -60,24 +60,24 @@ impl FactsCache {
     }
 
     /// The cached outcome for `key`, if any.
-    pub async fn get(&self, key: &CacheKey) -> Option<Outcome> {
+    pub(crate) async fn get(&self, key: &CacheKey) -> Option<Outcome> {
         self.cache.get(key).await
     }
 
     /// The outcome for `key`, running `lookup` if it is not cached; callers
     /// asking for the same key meanwhile wait for this one lookup.
-    pub async fn get_with(&self, key: CacheKey, lookup: impl Future<Output = Outcome>) -> Outcome {
+    pub(crate) async fn get_with(&self, key: CacheKey, lookup: impl Future<Output = Outcome>) -> Outcome {
         self.cache.get_with(key, lookup).await
     }
 
     /// Records `outcome` for `key` (used for the digest a tag lookup found).
-    pub async fn insert(&self, key: CacheKey, outcome: Outcome) {
+    pub(crate) async fn insert(&self, key: CacheKey, outcome: Outcome) {
         self.cache.insert(key, outcome).await;
     }
 
     /// How many outcomes are cached, once the cache's pending work
     /// (evictions, expirations, which moka applies lazily) has run.
-    pub async fn entry_count(&self) -> u64 {
+    pub(crate) async fn entry_count(&self) -> u64 {
         self.cache.run_pending_tasks().await;
         self.cache.entry_count()
     }

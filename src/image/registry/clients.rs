@@ -15,7 +15,7 @@ use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientP
 use super::guard::AccessPolicy;
 
 /// The identity used for anonymous access.
-pub const ANONYMOUS: &str = "anonymous";
+pub(crate) const ANONYMOUS: &str = "anonymous";
 
 /// How long an unused client (and its token cache) is kept.
 const CLIENT_IDLE: Duration = Duration::from_secs(600);
@@ -23,7 +23,7 @@ const CLIENT_IDLE: Duration = Duration::from_secs(600);
 const MAX_CLIENTS: u64 = 1024;
 
 /// Builds and keeps clients, each configured for its registry's transport.
-pub struct ClientPool {
+pub(crate) struct ClientPool {
     clients: moka::future::Cache<(String, String), Client>,
     policy: Arc<AccessPolicy>,
     proxy_url: String,
@@ -34,7 +34,7 @@ pub struct ClientPool {
 impl ClientPool {
     /// A pool whose clients connect through the guarded proxy at `proxy_url`,
     /// trusting `ca_pems[registry]` in addition to the system roots.
-    pub fn new(
+    pub(crate) fn new(
         policy: Arc<AccessPolicy>,
         proxy_url: String,
         ca_pems: BTreeMap<String, Vec<u8>>,
@@ -53,7 +53,7 @@ impl ClientPool {
     }
 
     /// The client for `registry` used with the credential `identity`.
-    pub async fn client(&self, registry: &str, identity: &str) -> Result<Client, String> {
+    pub(crate) async fn client(&self, registry: &str, identity: &str) -> Result<Client, String> {
         let key = (registry.to_string(), identity.to_string());
         self.clients
             .try_get_with(key, async { self.build(registry) })
@@ -62,7 +62,7 @@ impl ClientPool {
     }
 
     /// A new client for `registry` (also used at startup to check CA files).
-    pub fn build(&self, registry: &str) -> Result<Client, String> {
+    pub(crate) fn build(&self, registry: &str) -> Result<Client, String> {
         let protocol = if self.policy.is_insecure(registry) {
             ClientProtocol::Http
         } else {

@@ -254,7 +254,7 @@ fn entries(auths: BTreeMap<String, AuthEntry>, origin: &str) -> Result<Vec<Regis
 }
 
 /// Most specific server matches first, so `reg.io/team` wins over `reg.io`.
-pub fn sort_by_specificity(creds: &mut [RegistryCredential]) {
+pub(crate) fn sort_by_specificity(creds: &mut [RegistryCredential]) {
     creds.sort_by_key(|c| std::cmp::Reverse(c.server.specificity()));
 }
 

@@ -17,7 +17,7 @@ use crate::image::facts::{Entrypoint, PlatformEntrypoint};
 /// The manifest media types asked for. Without the OCI types a registry
 /// answers 404 for OCI images; without any, it may serve a schema1 manifest
 /// whose digest is not the one the tag's content has.
-pub const MANIFEST_ACCEPT: &[&str] = &[
+pub(crate) const MANIFEST_ACCEPT: &[&str] = &[
     OCI_IMAGE_INDEX_MEDIA_TYPE,
     OCI_IMAGE_MEDIA_TYPE,
     IMAGE_MANIFEST_LIST_MEDIA_TYPE,
@@ -34,7 +34,7 @@ const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
 /// Why a lookup failed, worded for the user (it ends up in a finding).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct LookupError(pub String);
+pub(crate) struct LookupError(pub String);
 
 impl LookupError {
     fn registry(what: &str, err: &OciDistributionError) -> Self {
@@ -44,7 +44,7 @@ impl LookupError {
 
 /// A concise description of an oci-client error, with the cause chain of
 /// network errors (which say "connection refused" only in their sources).
-pub fn describe(err: &OciDistributionError) -> String {
+pub(crate) fn describe(err: &OciDistributionError) -> String {
     match err {
         OciDistributionError::RegistryError { envelope, .. } => envelope
             .errors
@@ -65,7 +65,7 @@ pub fn describe(err: &OciDistributionError) -> String {
 
 /// The digest the registry serves for `reference` (a tag): HEAD with the
 /// manifest `Accept` types, GET when the HEAD answer has no digest header.
-pub async fn manifest_digest(
+pub(crate) async fn manifest_digest(
     client: &Client,
     auth: &RegistryAuth,
     reference: &oci_client::Reference,
@@ -134,7 +134,7 @@ struct ContainerConfig {
 }
 
 /// The Entrypoint facts of the manifest (or index) `reference` names by digest.
-pub async fn entrypoint_of(
+pub(crate) async fn entrypoint_of(
     client: &Client,
     auth: &RegistryAuth,
     reference: &oci_client::Reference,

@@ -156,7 +156,7 @@ fn authority(host: &str, port: u16) -> String {
 
 /// Splits a registry name (`host`, `host:port`, `[v6]:port`) into host and
 /// port, with `default_port` when none is written.
-pub fn split_host_port(registry: &str, default_port: u16) -> (String, u16) {
+pub(crate) fn split_host_port(registry: &str, default_port: u16) -> (String, u16) {
     // `[::1]` alone has colons but no port after the bracket.
     if let Some((host, port)) = registry.rsplit_once(':')
         && !host.is_empty()
@@ -171,7 +171,7 @@ pub fn split_host_port(registry: &str, default_port: u16) -> (String, u16) {
 /// The kind of address refused by default, or `None` when it may be contacted.
 ///
 /// Private (RFC 1918) addresses are allowed: in-cluster registries live there.
-pub fn refused_kind(ip: IpAddr) -> Option<&'static str> {
+pub(crate) fn refused_kind(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => refused_v4(v4),
         IpAddr::V6(v6) => {

@@ -127,7 +127,7 @@ impl CredentialSource for KubeCredentials {
 }
 
 /// The `imagePullSecrets` names of a ServiceAccount.
-pub fn service_account_pull_secrets(sa: &ServiceAccount) -> Vec<String> {
+pub(crate) fn service_account_pull_secrets(sa: &ServiceAccount) -> Vec<String> {
     sa.image_pull_secrets
         .iter()
         .flatten()
@@ -139,7 +139,7 @@ pub fn service_account_pull_secrets(sa: &ServiceAccount) -> Vec<String> {
 /// The credentials in a pull secret, decoded as the kubelet does: a
 /// `kubernetes.io/dockerconfigjson` Secret's `.dockerconfigjson`, or a
 /// `kubernetes.io/dockercfg` Secret's `.dockercfg`; other Secrets hold none.
-pub fn credentials_from_secret(
+pub(crate) fn credentials_from_secret(
     secret: &Secret,
     namespace: &str,
     name: &str,

@@ -33,18 +33,18 @@
 //! # Ok(()) }
 //! ```
 
-pub mod cache;
-pub mod clients;
-pub mod credentials;
-pub mod docker_config;
-pub mod fetch;
-pub mod guard;
+pub(crate) mod cache;
+pub(crate) mod clients;
+pub(crate) mod credentials;
+pub(crate) mod docker_config;
+pub(crate) mod fetch;
+pub(crate) mod guard;
 pub mod keychain;
-pub mod kube_credentials;
+pub(crate) mod kube_credentials;
 mod lookup;
-pub mod mirrors;
-pub mod proxy;
-pub mod resolver;
+pub(crate) mod mirrors;
+pub(crate) mod proxy;
+pub(crate) mod resolver;
 
 pub use credentials::{
     ChainedCredentials, CredentialFileError, CredentialSource, DockerConfigCredentials, NoCredentials,

@@ -29,14 +29,14 @@ type Body = BoxBody<Bytes, hyper::Error>;
 
 /// A running guarded proxy; stops when dropped.
 #[derive(Debug)]
-pub struct GuardedProxy {
+pub(crate) struct GuardedProxy {
     url: String,
     task: JoinHandle<()>,
 }
 
 impl GuardedProxy {
     /// Starts the proxy on an ephemeral loopback port, on the current Tokio runtime.
-    pub fn start(policy: Arc<AccessPolicy>, connect_timeout: Duration) -> std::io::Result<Self> {
+    pub(crate) fn start(policy: Arc<AccessPolicy>, connect_timeout: Duration) -> std::io::Result<Self> {
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| std::io::Error::other("the registry resolver needs a Tokio runtime"))?;
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -64,7 +64,7 @@ impl GuardedProxy {
     }
 
     /// The proxy URL with its credentials, for `https_proxy`/`http_proxy`.
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.url
     }
 }
