@@ -14,14 +14,14 @@ use crate::image::reference::Reference;
 
 /// The mirrors per registry host.
 #[derive(Clone, Debug, Default)]
-pub struct Mirrors {
+pub(crate) struct Mirrors {
     by_registry: BTreeMap<String, Vec<Mirror>>,
     fallback: bool,
 }
 
 impl Mirrors {
     /// The mirrors of `config`.
-    pub fn from_config(config: &RegistryConfig) -> Self {
+    pub(crate) fn from_config(config: &RegistryConfig) -> Self {
         Mirrors {
             by_registry: config
                 .mirrors
@@ -35,7 +35,7 @@ impl Mirrors {
     /// Where to ask for `reference`, in order, each with whether it is a
     /// mirror: the mirrors of its registry, then the registry itself (unless
     /// it has mirrors and `mirrorFallback` is off).
-    pub fn endpoints(&self, reference: &Reference) -> Vec<(Reference, bool)> {
+    pub(crate) fn endpoints(&self, reference: &Reference) -> Vec<(Reference, bool)> {
         let registry = reference.registry().to_ascii_lowercase();
         let Some(mirrors) = self.by_registry.get(&registry).filter(|m| !m.is_empty()) else {
             return vec![(reference.clone(), false)];

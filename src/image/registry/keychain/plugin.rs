@@ -23,8 +23,8 @@ use super::cache::Clock;
 use super::env::Environment;
 use super::matcher::{ImageMatcher, image_name};
 use super::{Keychain, KeychainError, SourceError, report_failure};
-use crate::config::Span;
 use crate::config::credentials::KubeletPluginsConfig;
+use crate::config::{Span, SpanError};
 use crate::image::reference::Reference;
 use crate::image::registry::docker_config::RegistryCredential;
 
@@ -341,7 +341,7 @@ enum KeyType {
 }
 
 /// A Go duration as plugins write it (`12h`, `5m0s`, `0s`, `0`).
-fn go_duration(s: &str) -> Result<Duration, String> {
+fn go_duration(s: &str) -> Result<Duration, SpanError> {
     if s == "0" {
         return Ok(Duration::ZERO);
     }
