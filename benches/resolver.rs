@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use entrypoint_guard::config::RegistryConfig;
-use entrypoint_guard::image::registry::{NoCredentials, RegistryResolver};
 use entrypoint_guard::image::{Entrypoint, LookupContext, Resolver};
+use entrypoint_guard::registry::{NoCredentials, RegistryResolver};
 
 fn stats(name: &str, mut samples: Vec<Duration>) {
     samples.sort();

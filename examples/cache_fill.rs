@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use entrypoint_guard::config::{RegistryConfig, Span};
-use entrypoint_guard::image::registry::{NoCredentials, RegistryResolver};
 use entrypoint_guard::image::{LookupContext, Resolver};
+use entrypoint_guard::registry::{NoCredentials, RegistryResolver};
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")

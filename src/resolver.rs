@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::{self, Config, ConfigError};
-use crate::image::registry::{
+use crate::image::{LayeredResolver, OfflineResolver, Resolver};
+use crate::registry::{
     ChainedCredentials, CredentialSource, DockerConfigCredentials, KubeCredentials, RegistryError, RegistryResolver,
 };
-use crate::image::{LayeredResolver, OfflineResolver, Resolver};
 
 /// Where registry credentials come from, tried in this order.
 #[derive(Clone, Default)]

@@ -12,10 +12,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use entrypoint_guard::config::RegistryConfig;
-use entrypoint_guard::image::registry::{
+use entrypoint_guard::image::{Entrypoint, ImageFacts, LookupContext, Resolver};
+use entrypoint_guard::registry::{
     CredentialSource, DockerConfigCredentials, NoCredentials, RegistryCredential, RegistryResolver,
 };
-use entrypoint_guard::image::{Entrypoint, ImageFacts, LookupContext, Resolver};
 use futures::future::BoxFuture;
 use registry::{Auth, Registry, TokenServer, World};
 

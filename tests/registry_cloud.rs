@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use cloud::{AwsSpec, FakeAws, FakeEntra, FakeGoogle, Front, write};
 use entrypoint_guard::config::{HostPattern, Region, RegistryConfig, Toggle};
-use entrypoint_guard::image::registry::keychain::{SourceLabel, failure_metric};
-use entrypoint_guard::image::registry::{Environment, ManualClock, NoCredentials, RegistryResolver};
 use entrypoint_guard::image::{Entrypoint, ImageFacts};
+use entrypoint_guard::registry::keychain::{SourceLabel, failure_metric};
+use entrypoint_guard::registry::{Environment, ManualClock, NoCredentials, RegistryResolver};
 use registry::{Auth, Registry, World};
 
 fn world() -> &'static World {

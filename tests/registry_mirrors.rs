@@ -11,8 +11,8 @@ use std::sync::{Arc, OnceLock};
 
 use entrypoint_guard::config::{Mirror, RegistryConfig, RegistryHost};
 use entrypoint_guard::engine::{Mode, Policy, inspect};
-use entrypoint_guard::image::registry::{CredentialSource, DockerConfigCredentials, NoCredentials, RegistryResolver};
 use entrypoint_guard::image::{Entrypoint, ImageFacts};
+use entrypoint_guard::registry::{CredentialSource, DockerConfigCredentials, NoCredentials, RegistryResolver};
 use registry::{Auth, World};
 use serde_json::json;
 

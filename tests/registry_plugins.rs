@@ -11,9 +11,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use entrypoint_guard::config::{RegistryConfig, Span, Toggle};
-use entrypoint_guard::image::registry::keychain::{SourceLabel, failure_metric};
-use entrypoint_guard::image::registry::{Environment, ManualClock, NoCredentials, RegistryResolver};
 use entrypoint_guard::image::{Entrypoint, ImageFacts};
+use entrypoint_guard::registry::keychain::{SourceLabel, failure_metric};
+use entrypoint_guard::registry::{Environment, ManualClock, NoCredentials, RegistryResolver};
 use registry::{Auth, Registry, World};
 
 fn world() -> &'static World {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use entrypoint_guard::config::{RegistryConfig, Span};
 use entrypoint_guard::engine::{self, Mode, Policy};
-use entrypoint_guard::image::registry::{NoCredentials, RegistryResolver};
 use entrypoint_guard::image::{Entrypoint, Facts, ImageFacts, LookupContext, PlatformEntrypoint, Resolver};
+use entrypoint_guard::registry::{NoCredentials, RegistryResolver};
 use registry::World;
 use serde_json::{Value, json};
 

@@ -166,8 +166,8 @@ async fn a_registry_dropping_connections_is_answered_in_time_and_pinning_resumes
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cache_stays_within_its_capacity() {
     use entrypoint_guard::config::RegistryConfig;
-    use entrypoint_guard::image::registry::{NoCredentials, RegistryResolver};
     use entrypoint_guard::image::{LookupContext, Resolver};
+    use entrypoint_guard::registry::{NoCredentials, RegistryResolver};
 
     let stand_in = FaultRegistry::start("127.0.0.1:0".parse().unwrap(), "127.0.0.1:9".parse().unwrap())
         .await

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use entrypoint_guard::config::Config;
-use entrypoint_guard::image::registry::{NoCredentials, RegistryResolver};
 use entrypoint_guard::image::{Entrypoint, Resolver};
+use entrypoint_guard::registry::{NoCredentials, RegistryResolver};
 use rustls_pki_types::pem::PemObject;
 use serde_json::json;
 use support::{TestServer, decode_like_api_server, fixture, with_object};

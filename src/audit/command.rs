@@ -8,7 +8,7 @@ use crate::cluster::progress::TerminalLine;
 use crate::cluster::{AuditOptions, AuditReport, ConnectError, run_with_progress};
 use crate::config::{Config, Span};
 use crate::engine::Scope;
-use crate::image::registry::{CredentialFileError, DockerConfigCredentials};
+use crate::registry::{CredentialFileError, DockerConfigCredentials};
 use crate::resolver::{Credentials, ResolverError};
 
 /// Arguments of `audit`.

@@ -3,7 +3,6 @@
 pub(crate) mod facts;
 pub(crate) mod layered;
 pub(crate) mod reference;
-pub mod registry;
 pub(crate) mod resolver;
 
 pub use facts::{Entrypoint, Facts, ImageFacts, PlatformEntrypoint};

@@ -21,7 +21,7 @@ use clap::{Args, ValueEnum};
 
 use crate::config::{Config, Span};
 use crate::engine::{Mode, Scope, Strategy};
-use crate::image::registry::{CredentialFileError, DockerConfigCredentials};
+use crate::registry::{CredentialFileError, DockerConfigCredentials};
 use crate::resolver::{Credentials, ResolverError};
 pub use model::{Counts, DocumentReview, FileReview, Item, Problem, Review};
 pub use reviewer::{FactSource, Reviewer};

@@ -244,7 +244,7 @@ impl Metrics {
         registry.register(
             "registry_credential_failures",
             "Failures of a registry credential source (ecr, google, azure, plugin/NAME), counted once per retry interval",
-            crate::image::registry::keychain::failure_metric().clone(),
+            crate::registry::keychain::failure_metric().clone(),
         );
         Metrics {
             audit,

@@ -26,7 +26,7 @@
 //! use std::sync::Arc;
 //! use entrypoint_guard::config::RegistryConfig;
 //! use entrypoint_guard::image::Resolver;
-//! use entrypoint_guard::image::registry::{DockerConfigCredentials, RegistryResolver};
+//! use entrypoint_guard::registry::{DockerConfigCredentials, RegistryResolver};
 //!
 //! let credentials = Arc::new(DockerConfigCredentials::from_default_location()?);
 //! let resolver: Arc<dyn Resolver> = Arc::new(RegistryResolver::new(&RegistryConfig::default(), credentials)?);

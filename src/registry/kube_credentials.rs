@@ -226,7 +226,7 @@ mod tests {
         .unwrap();
         assert_eq!(service_account_pull_secrets(&sa), ["a", "b"]);
         let fixture =
-            include_str!("../../../tests/fixtures/api-lists/api_v1_namespaces_demo_serviceaccounts_default.json");
+            include_str!("../../tests/fixtures/api-lists/api_v1_namespaces_demo_serviceaccounts_default.json");
         let sa: ServiceAccount = serde_json::from_str(fixture).unwrap();
         assert!(service_account_pull_secrets(&sa).is_empty());
     }

@@ -26,7 +26,7 @@ use super::{Keychain, KeychainError, SourceError, report_failure};
 use crate::config::credentials::KubeletPluginsConfig;
 use crate::config::{Span, SpanError};
 use crate::image::reference::Reference;
-use crate::image::registry::docker_config::RegistryCredential;
+use crate::registry::docker_config::RegistryCredential;
 
 const CONFIG_VERSIONS: &[&str] = &["kubelet.config.k8s.io/v1", "kubelet.config.k8s.io/v1beta1"];
 const PLUGIN_VERSIONS: &[&str] = &[
