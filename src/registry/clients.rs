@@ -22,6 +22,16 @@ const CLIENT_IDLE: Duration = Duration::from_secs(600);
 /// Most clients kept.
 const MAX_CLIENTS: u64 = 1024;
 
+/// Why no client could be built for a registry (its CA certificate, say).
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("cannot build a client for {registry}: {reason}")]
+pub(crate) struct ClientError {
+    /// The registry.
+    pub(crate) registry: String,
+    /// What oci-client said.
+    pub(crate) reason: String,
+}
+
 /// Builds and keeps clients, each configured for its registry's transport.
 pub(crate) struct ClientPool {
     clients: moka::future::Cache<(String, String), Client>,
@@ -53,16 +63,16 @@ impl ClientPool {
     }
 
     /// The client for `registry` used with the credential `identity`.
-    pub(crate) async fn client(&self, registry: &str, identity: &str) -> Result<Client, String> {
+    pub(crate) async fn client(&self, registry: &str, identity: &str) -> Result<Client, ClientError> {
         let key = (registry.to_string(), identity.to_string());
         self.clients
             .try_get_with(key, async { self.build(registry) })
             .await
-            .map_err(|e: Arc<String>| e.to_string())
+            .map_err(|e: Arc<ClientError>| (*e).clone())
     }
 
     /// A new client for `registry` (also used at startup to check CA files).
-    pub(crate) fn build(&self, registry: &str) -> Result<Client, String> {
+    pub(crate) fn build(&self, registry: &str) -> Result<Client, ClientError> {
         let protocol = if self.policy.is_insecure(registry) {
             ClientProtocol::Http
         } else {
@@ -90,6 +100,9 @@ impl ClientPool {
             http_proxy: Some(self.proxy_url.clone()),
             ..Default::default()
         };
-        Client::try_from(config).map_err(|e| format!("cannot build a client for {registry}: {e}"))
+        Client::try_from(config).map_err(|e| ClientError {
+            registry: registry.to_string(),
+            reason: e.to_string(),
+        })
     }
 }

@@ -102,9 +102,9 @@ impl RegistryResolver {
         let clients = ClientPool::new(policy.clone(), proxy.url().to_string(), ca_pems, lookup_timeout);
         // Build the custom-CA clients now, so a bad PEM fails at startup, not per lookup.
         for registry in config.ca_files.keys() {
-            clients.build(registry).map_err(|reason| RegistryError::CaFile {
+            clients.build(registry).map_err(|e| RegistryError::CaFile {
                 registry: registry.clone(),
-                reason,
+                reason: e.to_string(),
             })?;
         }
         let keychains = Keychains::from_config(config, env, clock, proxy.url())?;
@@ -315,7 +315,7 @@ impl Inner {
                 .clients
                 .client(reference.registry(), identity)
                 .await
-                .map_err(LookupError)?;
+                .map_err(|e| LookupError(e.to_string()))?;
             match self.fetch_with(&client, auth, lookup, reference, &oci_ref).await {
                 Ok(facts) => return Ok(facts),
                 Err(e) => last_error = Some(e),
