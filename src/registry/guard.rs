@@ -175,15 +175,18 @@ pub(crate) fn refused_kind(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => refused_v4(v4),
         IpAddr::V6(v6) => {
-            // IPv4-mapped and -compatible forms reach the IPv4 address.
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if v6.is_loopback() {
+                return Some("loopback");
+            } else if v6.is_unspecified() {
+                return Some("unspecified");
+            }
+            // The IPv4-mapped form (::ffff:a.b.c.d) reaches the IPv4 address;
+            // the deprecated IPv4-compatible one (::a.b.c.d) names it too, so
+            // both are judged as that address.
+            if let Some(v4) = v6.to_ipv4() {
                 return refused_v4(v4);
             }
-            if v6.is_loopback() {
-                Some("loopback")
-            } else if v6.is_unspecified() {
-                Some("unspecified")
-            } else if (v6.segments()[0] & 0xffc0) == 0xfe80 {
+            if (v6.segments()[0] & 0xffc0) == 0xfe80 {
                 Some("link-local")
             } else if v6.is_multicast() {
                 Some("multicast")
@@ -233,6 +236,8 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
+            "::127.0.0.1",
+            "::169.254.169.254",
             "fd00:ec2::254",
         ];
         for a in refused {
