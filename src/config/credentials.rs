@@ -56,6 +56,44 @@ impl Serialize for Toggle {
     }
 }
 
+/// A registry pattern, region or mirror that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SettingError {
+    /// Not `host[:port][/path]` (empty, a scheme, whitespace).
+    #[error("invalid registry pattern {0:?}: expected host[:port][/path], e.g. *.azurecr.io or registry.io:5000/team")]
+    PatternShape(String),
+    /// A label of the pattern's host is empty.
+    #[error("invalid registry pattern {0:?}: empty DNS label")]
+    EmptyLabel(String),
+    /// A label of the pattern's host is no glob.
+    #[error("invalid registry pattern {pattern:?}: {source}")]
+    Glob {
+        /// The pattern.
+        pattern: String,
+        /// Why its label is no glob.
+        source: globset::Error,
+    },
+    /// Not an AWS region name.
+    #[error("invalid AWS region {0:?}: expected e.g. eu-west-1")]
+    Region(String),
+    /// A mirror written with a scheme.
+    #[error(
+        "invalid mirror {0:?}: no scheme is written (registry.insecure makes a host plain HTTP); expected host[:port][/path]"
+    )]
+    MirrorScheme(String),
+    /// A mirror whose first part is no registry host.
+    #[error("invalid mirror {0:?}: the first part must be a registry host; expected host[:port][/path]")]
+    MirrorHost(String),
+    /// A mirror that makes no valid image reference.
+    #[error("invalid mirror {mirror:?}: {source}; expected host[:port][/path]")]
+    MirrorReference {
+        /// The mirror.
+        mirror: String,
+        /// Why `host/prefix/x` is no image reference.
+        source: crate::image::ReferenceError,
+    },
+}
+
 /// A registry pattern matched the way the kubelet matches `matchImages`:
 /// `host[:port][/path]`, one glob per DNS label (`*.azurecr.io`,
 /// `*-docker.pkg.dev`), the port exact, the path a prefix.
@@ -64,11 +102,9 @@ pub struct HostPattern(pub String);
 
 impl HostPattern {
     /// Checks `s`: a host part with at least one label, globs that compile, no scheme.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, SettingError> {
         if s.is_empty() || s.contains("://") || s.chars().any(char::is_whitespace) {
-            return Err(format!(
-                "invalid registry pattern {s:?}: expected host[:port][/path], e.g. *.azurecr.io or registry.io:5000/team"
-            ));
+            return Err(SettingError::PatternShape(s.to_string()));
         }
         let host = s.split('/').next().unwrap_or_default();
         let host = host
@@ -76,9 +112,12 @@ impl HostPattern {
             .map_or(host, |(h, port)| if port.parse::<u16>().is_ok() { h } else { host });
         for label in host.split('.') {
             if label.is_empty() {
-                return Err(format!("invalid registry pattern {s:?}: empty DNS label"));
+                return Err(SettingError::EmptyLabel(s.to_string()));
             }
-            globset::Glob::new(label).map_err(|e| format!("invalid registry pattern {s:?}: {e}"))?;
+            globset::Glob::new(label).map_err(|source| SettingError::Glob {
+                pattern: s.to_string(),
+                source,
+            })?;
         }
         Ok(HostPattern(s.to_string()))
     }
@@ -169,7 +208,7 @@ pub struct Region(pub String);
 impl Region {
     /// Checks `s`: lowercase letters, digits and dashes, as region names are
     /// (it becomes part of an endpoint host name).
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, SettingError> {
         let ok = !s.is_empty()
             && s.len() <= 32
             && s.bytes()
@@ -179,7 +218,7 @@ impl Region {
         if ok {
             Ok(Region(s.to_string()))
         } else {
-            Err(format!("invalid AWS region {s:?}: expected e.g. eu-west-1"))
+            Err(SettingError::Region(s.to_string()))
         }
     }
 }
@@ -272,17 +311,16 @@ pub struct Mirror {
 
 impl Mirror {
     /// Parses `host[:port][/prefix]`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = |why: &str| format!("invalid mirror {s:?}: {why}; expected host[:port][/path]");
+    pub fn parse(s: &str) -> Result<Self, SettingError> {
         if s.contains("://") {
-            return Err(bad("no scheme is written (registry.insecure makes a host plain HTTP)"));
+            return Err(SettingError::MirrorScheme(s.to_string()));
         }
         let (host, prefix) = match s.split_once('/') {
             Some((h, p)) => (h, p.trim_matches('/')),
             None => (s, ""),
         };
         if host.is_empty() || !(host.contains('.') || host.contains(':') || host == "localhost") {
-            return Err(bad("the first part must be a registry host"));
+            return Err(SettingError::MirrorHost(s.to_string()));
         }
         // The same rules as an image: `host/prefix/x` must be a valid reference.
         crate::image::Reference::parse(&format!(
@@ -293,7 +331,10 @@ impl Mirror {
                 format!("{prefix}/")
             }
         ))
-        .map_err(|e| bad(&e.to_string()))?;
+        .map_err(|source| SettingError::MirrorReference {
+            mirror: s.to_string(),
+            source,
+        })?;
         Ok(Mirror {
             host: host.to_ascii_lowercase(),
             prefix: prefix.to_string(),

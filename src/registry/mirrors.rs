@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::{Mirror, RegistryConfig};
-use crate::image::reference::Reference;
+use crate::image::reference::{Reference, ReferenceError};
 
 /// The mirrors per registry host.
 #[derive(Clone, Debug, Default)]
@@ -59,7 +59,7 @@ impl Mirrors {
 
 /// `reference` as found on `mirror`: the same repository (after the
 /// mirror's prefix) and tag or digest.
-fn on_mirror(reference: &Reference, mirror: &Mirror) -> Result<Reference, String> {
+fn on_mirror(reference: &Reference, mirror: &Mirror) -> Result<Reference, ReferenceError> {
     let mut image = mirror.host.clone();
     image.push('/');
     if !mirror.prefix.is_empty() {
@@ -77,7 +77,7 @@ fn on_mirror(reference: &Reference, mirror: &Mirror) -> Result<Reference, String
             image.push_str(reference.tag_or_latest());
         }
     }
-    Reference::parse(&image).map_err(|e| e.to_string())
+    Reference::parse(&image)
 }
 
 #[cfg(test)]

@@ -292,21 +292,54 @@ impl JsonCredentials {
     }
 }
 
-/// An RFC 3339 time (`2026-01-02T03:04:05Z`).
-pub fn parse_time(s: &str) -> Result<SystemTime, String> {
-    let t = aws_smithy_types::DateTime::from_str(s, aws_smithy_types::date_time::Format::DateTime)
-        .map_err(|e| format!("bad time {s:?}: {e}"))?;
-    SystemTime::try_from(t).map_err(|e| format!("bad time {s:?}: {e}"))
+/// A time in a credential answer that is not RFC 3339 or out of range.
+#[derive(Debug, thiserror::Error)]
+#[error("bad time {value:?}: {reason}")]
+pub struct TimeError {
+    /// What the answer said.
+    pub value: String,
+    /// Why it is no time.
+    pub reason: String,
 }
 
-/// The `Credentials` of an `AssumeRoleWithWebIdentityResponse`, or the STS
-/// error's message.
-fn parse_sts_credentials(xml: &str) -> Result<AwsCredentials, String> {
+/// An RFC 3339 time (`2026-01-02T03:04:05Z`).
+pub fn parse_time(s: &str) -> Result<SystemTime, TimeError> {
+    let bad = |reason: String| TimeError {
+        value: s.to_string(),
+        reason,
+    };
+    let t = aws_smithy_types::DateTime::from_str(s, aws_smithy_types::date_time::Format::DateTime)
+        .map_err(|e| bad(e.to_string()))?;
+    SystemTime::try_from(t).map_err(|e| bad(e.to_string()))
+}
+
+/// Why an STS answer holds no credentials.
+#[derive(Debug, thiserror::Error)]
+enum StsError {
+    /// Not XML at all.
+    #[error("not XML: {0}")]
+    NotXml(String),
+    /// XML, but not an AssumeRoleWithWebIdentityResponse (an STS error, say).
+    #[error("unexpected answer <{0}>")]
+    Unexpected(String),
+    /// A field could not be read.
+    #[error("bad XML: {0}")]
+    BadXml(String),
+    /// The response holds no access key and secret.
+    #[error("the answer holds no Credentials")]
+    NoCredentials,
+    /// The expiration is no time.
+    #[error(transparent)]
+    Time(#[from] TimeError),
+}
+
+/// The `Credentials` of an `AssumeRoleWithWebIdentityResponse`, or why not.
+fn parse_sts_credentials(xml: &str) -> Result<AwsCredentials, StsError> {
     use aws_smithy_xml::decode::{Document, try_data};
     let mut doc = Document::new(xml);
-    let mut root = doc.root_element().map_err(|e| format!("not XML: {e}"))?;
+    let mut root = doc.root_element().map_err(|e| StsError::NotXml(e.to_string()))?;
     if !root.start_el().matches("AssumeRoleWithWebIdentityResponse") {
-        return Err(format!("unexpected answer <{}>", root.start_el().local()));
+        return Err(StsError::Unexpected(root.start_el().local().to_string()));
     }
     let (mut id, mut secret, mut token, mut expiration) = (None, None, None, None);
     while let Some(mut result) = root.next_tag() {
@@ -319,7 +352,9 @@ fn parse_sts_credentials(xml: &str) -> Result<AwsCredentials, String> {
             }
             while let Some(mut field) = creds.next_tag() {
                 let name = field.start_el().local().to_string();
-                let value = try_data(&mut field).map_err(|e| format!("bad XML: {e}"))?.to_string();
+                let value = try_data(&mut field)
+                    .map_err(|e| StsError::BadXml(e.to_string()))?
+                    .to_string();
                 match name.as_str() {
                     "AccessKeyId" => id = Some(value),
                     "SecretAccessKey" => secret = Some(value),
@@ -337,7 +372,7 @@ fn parse_sts_credentials(xml: &str) -> Result<AwsCredentials, String> {
             session_token: token,
             expires: expiration.as_deref().map(parse_time).transpose()?,
         }),
-        _ => Err("the answer holds no Credentials".into()),
+        _ => Err(StsError::NoCredentials),
     }
 }
 

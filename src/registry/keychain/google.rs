@@ -212,26 +212,72 @@ impl Google {
     }
 }
 
+/// Why a credential file gives no subject token or no signed assertion.
+#[derive(Debug, thiserror::Error)]
+enum GoogleFileError {
+    /// The `credential_source` is not a file.
+    #[error("credential_source: only file-sourced subject tokens are supported (credential_source.file)")]
+    NotAFile,
+    /// The token file cannot be read.
+    #[error("credential_source.file {file}: {source}")]
+    Read {
+        /// The file.
+        file: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A JSON token file names no field.
+    #[error("credential_source.format.subject_token_field_name is required for json")]
+    NoFieldName,
+    /// The JSON token file is no JSON.
+    #[error("credential_source.file {file}: {source}")]
+    Json {
+        /// The file.
+        file: String,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// The JSON token file lacks the field.
+    #[error("credential_source.file {file} has no string field {field:?}")]
+    NoField {
+        /// The file.
+        file: String,
+        /// The field.
+        field: String,
+    },
+    /// The service account's private key cannot be read.
+    #[error("private_key: {0}")]
+    PrivateKey(String),
+    /// Signing failed.
+    #[error("cannot sign with private_key")]
+    Sign,
+}
+
 /// The subject token of a file-sourced `credential_source` (text, or a JSON field).
-fn subject_token(source: &CredentialSource) -> Result<String, String> {
-    let file = source
-        .file
-        .as_deref()
-        .ok_or("credential_source: only file-sourced subject tokens are supported (credential_source.file)")?;
-    let text = std::fs::read_to_string(file).map_err(|e| format!("credential_source.file {file}: {e}"))?;
+fn subject_token(source: &CredentialSource) -> Result<String, GoogleFileError> {
+    let file = source.file.as_deref().ok_or(GoogleFileError::NotAFile)?;
+    let text = std::fs::read_to_string(file).map_err(|source| GoogleFileError::Read {
+        file: file.to_string(),
+        source,
+    })?;
     match &source.format {
         Some(f) if f.kind == "json" => {
             let field = f
                 .subject_token_field_name
                 .as_deref()
-                .ok_or("credential_source.format.subject_token_field_name is required for json")?;
-            let value: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| format!("credential_source.file {file}: {e}"))?;
+                .ok_or(GoogleFileError::NoFieldName)?;
+            let value: serde_json::Value = serde_json::from_str(&text).map_err(|source| GoogleFileError::Json {
+                file: file.to_string(),
+                source,
+            })?;
             value
                 .get(field)
                 .and_then(|v| v.as_str())
                 .map(str::to_string)
-                .ok_or_else(|| format!("credential_source.file {file} has no string field {field:?}"))
+                .ok_or_else(|| GoogleFileError::NoField {
+                    file: file.to_string(),
+                    field: field.to_string(),
+                })
         }
         _ => Ok(text.trim().to_string()),
     }
@@ -244,12 +290,13 @@ fn jwt_assertion(
     key_id: Option<&str>,
     audience: &str,
     now: SystemTime,
-) -> Result<String, String> {
+) -> Result<String, GoogleFileError> {
     use rustls_pki_types::PrivatePkcs8KeyDer;
     use rustls_pki_types::pem::PemObject as _;
-    let der = PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| format!("private_key: {e}"))?;
-    let key =
-        ring::signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).map_err(|e| format!("private_key: {e}"))?;
+    let der =
+        PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| GoogleFileError::PrivateKey(e.to_string()))?;
+    let key = ring::signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
+        .map_err(|e| GoogleFileError::PrivateKey(e.to_string()))?;
     let iat = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs();
     let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
     if let Some(kid) = key_id {
@@ -265,7 +312,7 @@ fn jwt_assertion(
         input.as_bytes(),
         &mut signature,
     )
-    .map_err(|_| "cannot sign with private_key".to_string())?;
+    .map_err(|_| GoogleFileError::Sign)?;
     Ok(format!("{input}.{}", b64.encode(signature)))
 }
 

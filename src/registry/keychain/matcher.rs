@@ -45,9 +45,19 @@ fn split(s: &str) -> (&str, &str, String) {
     (host, port, path)
 }
 
+/// A `matchImages` pattern whose label is no glob.
+#[derive(Debug, thiserror::Error)]
+#[error("{pattern:?}: {source}")]
+pub struct PatternError {
+    /// The pattern.
+    pub pattern: String,
+    /// Why a label of it is no glob.
+    pub source: globset::Error,
+}
+
 impl ImageMatcher {
     /// Compiles `patterns`; an error names the first bad one.
-    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, String> {
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, PatternError> {
         let mut compiled = Vec::new();
         for pattern in patterns {
             let pattern = pattern.as_ref();
@@ -60,7 +70,10 @@ impl ImageMatcher {
                         .backslash_escape(true)
                         .build()
                         .map(|g| g.compile_matcher())
-                        .map_err(|e| format!("{pattern:?}: {e}"))
+                        .map_err(|source| PatternError {
+                            pattern: pattern.to_string(),
+                            source,
+                        })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             compiled.push(Compiled {
@@ -152,6 +165,6 @@ mod tests {
     #[test]
     fn bad_patterns_are_named() {
         let e = ImageMatcher::new(&["[.io"]).unwrap_err();
-        assert!(e.contains("[.io"), "{e}");
+        assert!(e.to_string().contains("[.io"), "{e}");
     }
 }

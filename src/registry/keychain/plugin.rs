@@ -120,7 +120,8 @@ pub fn load(
                 "at least one pattern is required".into(),
             ));
         }
-        let matcher = ImageMatcher::new(&p.match_images).map_err(|e| at(&p.name, field("matchImages"), e))?;
+        let matcher =
+            ImageMatcher::new(&p.match_images).map_err(|e| at(&p.name, field("matchImages"), e.to_string()))?;
         if p.token_attributes.is_some() {
             tracing::warn!(plugin = %p.name, "tokenAttributes (a pod's service account token) cannot be given by the webhook; plugin skipped");
             continue;
