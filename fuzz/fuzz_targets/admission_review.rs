@@ -1,15 +1,18 @@
 //! AdmissionReview decoding and handling on arbitrary bodies: never panics,
-//! and every decoded request gets an answer that is valid JSON echoing its uid.
+//! every decoded request gets an answer that is valid JSON echoing its uid,
+//! and the lean decode (what the server uses) accepts what the whole one does.
 #![no_main]
 
-use entrypoint_guard::admission::{self, decode};
+use entrypoint_guard::admission::{self, decode, decode_lean};
 use entrypoint_guard::config::server::OnError;
 use entrypoint_guard::engine::{Mode, Policy};
 use entrypoint_guard::image::{Facts, ImageFacts};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {
-    let Ok(mut request) = decode(body) else { return };
+    let lean = decode_lean(body);
+    assert_eq!(lean.is_ok(), decode(body).is_ok(), "the lean and whole decodes disagree");
+    let Ok(mut request) = lean else { return };
     let uid = request.uid.clone();
     let Ok(object) = request.take_object() else { return };
     let old = request.take_old_object();
