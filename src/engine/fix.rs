@@ -7,9 +7,10 @@
 use serde_json::Value;
 
 use super::chalk::{self, Wrapping};
-use super::finding::{Change, CommandLine, ContainerRef, Finding, Fix, Rule};
+use super::finding::{Change, CommandLine, ContainerRef, Finding, Fix};
 use super::patch;
 use super::policy::{Policy, Strategy, UnknownImages};
+use super::rule::Rule;
 use crate::image::{Entrypoint, ImageFacts, Reference};
 
 /// Whether a `command` can bypass the wrapper: an empty one, or one that

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use json_patch::PatchOperation;
 use serde_json::Value;
 
-use super::finding::{Change, ContainerRef, Finding, Rule, field_path};
+use super::finding::{Change, ContainerRef, Finding, field_path};
 use super::fix::{decide, keep_pin, may_bypass, pin};
 use super::owner::{self, Held};
 use super::patch;
 use super::policy::{Mode, Policy};
+use super::rule::Rule;
 use super::update::{self, Previous};
 use super::workload::{self, PodSpecAt};
 use crate::image::{Facts, ImageFacts};

@@ -15,12 +15,14 @@ mod lookups;
 pub(crate) mod owner;
 pub(crate) mod patch;
 pub(crate) mod policy;
+pub(crate) mod rule;
 mod update;
 pub mod workload;
 
-pub use finding::{Change, CommandLine, ContainerRef, Finding, Fix, Rule, Severity};
+pub use finding::{Change, CommandLine, ContainerRef, Finding, Fix};
 pub use fix::{may_bypass, prepend_unknown};
 pub use inspect::{Inspection, MIRROR_POD_ANNOTATION, inspect, inspect_update};
 pub use lookups::{Lookups, lookups};
 pub use owner::{Held, Owner};
 pub use policy::{ImageFilter, Mode, Policy, Scope, Strategy, UnknownImages};
+pub use rule::{Rule, Severity};

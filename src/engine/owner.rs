@@ -11,9 +11,10 @@
 
 use serde_json::Value;
 
-use super::finding::{Finding, Rule};
+use super::finding::Finding;
 pub use super::finding::{Held, Owner};
 use super::policy::{Policy, Scope};
+use super::rule::Rule;
 
 /// The controller of `object` (a Kubernetes object with `metadata`): the
 /// first owner reference with `controller: true` (the API server allows one).
