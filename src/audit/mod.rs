@@ -1,5 +1,5 @@
 //! `entrypoint-guard audit`: the command-line front end of the cluster audit
-//! ([`crate::cluster::audit`]): arguments, the resolver, and the report in
+//! (`crate::cluster::audit`): arguments, the resolver, and the report in
 //! the chosen format.
 
 pub(crate) mod command;

@@ -1,7 +1,7 @@
 //! The fixes for one container: which command fix is right for the image
 //! (README.md, "Why": the args fix only under the bare wrapper, else the
 //! prepend fix) and digest pinning. Each returns a finding carrying its
-//! patch operations; [`super::inspect`] decides whether they are applied.
+//! patch operations; [`super::inspect()`] decides whether they are applied.
 //! Every fix a front end shows is built here, so none is written twice.
 
 use serde_json::Value;

@@ -95,7 +95,7 @@ pub fn inspect(object: &Value, facts: &Facts, policy: &Policy, ceiling: Mode) ->
 
 /// [`inspect`] for an UPDATE that replaces `old`: containers whose image,
 /// command and args are those of `old` are reported, never changed, and a
-/// pin this engine made earlier is kept (see [`super::update`]).
+/// pin this engine made earlier is kept (see `super::update`).
 pub fn inspect_update(object: &Value, old: &Value, facts: &Facts, policy: &Policy, ceiling: Mode) -> Inspection {
     inspect_with(object, Some(old), facts, policy, ceiling)
 }

@@ -1,5 +1,5 @@
 //! What resolving an object's images needs, found in one walk of its pod
-//! specs: the images [`super::inspect`] will ask facts for, and who asks
+//! specs: the images [`super::inspect()`] will ask facts for, and who asks
 //! (namespace, pull secrets, service accounts) so a registry resolver can
 //! pick credentials.
 

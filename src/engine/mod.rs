@@ -1,10 +1,10 @@
 //! The pure engine: object + image facts + policy in, findings + patch out.
 //!
 //! No I/O and no clock, so the webhook, `review` and `audit` — all thin front
-//! ends over [`inspect`] — can never disagree.
+//! ends over [`inspect()`] — can never disagree.
 //!
 //! Safe next to controllers: an object a controller owns is never patched
-//! ([`owner`]), and an UPDATE never changes a container the user left as it
+//! (`owner`), and an UPDATE never changes a container the user left as it
 //! was ([`inspect_update`]), so no controller can be made to loop.
 
 pub mod chalk;

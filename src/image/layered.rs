@@ -4,9 +4,9 @@
 //! deliberate statement by the operator, so they win over what a registry
 //! says for the images they name: a test image that exists nowhere, an
 //! air-gapped registry, or a correction. Every other image goes to the
-//! fallback resolver. The whole [`ImageFacts`] of a named image come from
-//! the offline side (an entry without `digest` is not pinned), so the result
-//! never mixes two sources for one image.
+//! fallback resolver. The whole [`ImageFacts`](super::ImageFacts) of a named
+//! image come from the offline side (an entry without `digest` is not
+//! pinned), so the result never mixes two sources for one image.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -6,18 +6,18 @@
 //! and every platform's config Entrypoint, skipping `unknown/unknown`
 //! attestation entries.
 //!
-//! - [`credentials`]: where credentials come from ([`CredentialSource`]);
-//!   [`docker_config`] parses Docker config JSON (helpers are never run);
-//!   [`kube_credentials`] reads pull secrets from the API server;
+//! - `credentials`: where credentials come from ([`CredentialSource`]);
+//!   `docker_config` parses Docker config JSON (helpers are never run);
+//!   `kube_credentials` reads pull secrets from the API server;
 //!   [`keychain`] speaks for the webhook's own cloud identity (ECR, Artifact
 //!   Registry/GCR, ACR) and runs the kubelet's credential provider plugins.
-//! - [`mirrors`]: the mirrors asked before a registry.
-//! - [`clients`]: one oci-client client per (registry, credential).
-//! - [`cache`]: moka cache keyed by credential identity and reference.
-//! - [`guard`] and [`proxy`]: the SSRF guard, applied after DNS resolution
+//! - `mirrors`: the mirrors asked before a registry.
+//! - `clients`: one oci-client client per (registry, credential).
+//! - `cache`: moka cache keyed by credential identity and reference.
+//! - `guard` and `proxy`: the SSRF guard, applied after DNS resolution
 //!   to every connection (registry, token realm, redirects).
-//! - [`fetch`]: manifests, indexes and configs.
-//! - [`resolver`]: [`RegistryResolver`], deadlines and coalescing.
+//! - `fetch`: manifests, indexes and configs.
+//! - `resolver`: [`RegistryResolver`], deadlines and coalescing.
 //!
 //! Wiring:
 //!

@@ -107,7 +107,7 @@ pub enum ReviewError {
 }
 
 /// The reviewer `args` and `config` ask for: the configured policy with the
-/// command-line overrides, and the image facts of [`crate::resolver`]: the
+/// command-line overrides, and the image facts of `crate::resolver`: the
 /// offline ones, and with `--resolve` the registries for every other image,
 /// with the Docker config's credentials (`--docker-config`, or
 /// `$DOCKER_CONFIG/config.json` or `~/.docker/config.json` when present).

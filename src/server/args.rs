@@ -136,7 +136,7 @@ impl ServeArgs {
     }
 }
 
-/// The webhook's resolver ([`crate::resolver`]): the offline facts for the
+/// The webhook's resolver (`crate::resolver`): the offline facts for the
 /// images they name, the registries for the rest when `registry.enabled`.
 ///
 /// With `registry.pullSecrets`, credentials come from each Pod's and its

@@ -8,7 +8,7 @@ use rcgen::{
     KeyUsagePurpose,
 };
 
-/// The files written by [`write`].
+/// The files written by [`write()`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SelfSigned {
     /// The CA certificate clients should trust (`ca.crt`).

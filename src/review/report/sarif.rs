@@ -7,7 +7,7 @@ use crate::review::model::{Item, Review};
 use crate::review::source::STDIN_NAME;
 use crate::sarif::{self, SarifResult};
 
-/// The review as a SARIF log ([`crate::sarif`]): one result per finding
+/// The review as a SARIF log (`crate::sarif`): one result per finding
 /// located at its container's line, and the problems as tool execution
 /// notifications.
 pub fn render(review: &Review) -> String {
