@@ -230,6 +230,7 @@ fn inline_command(line: &str) -> Option<Vec<String>> {
     let chunk = Chunk {
         index: 1,
         first_line: 1,
+        offset: 0,
         text: value,
     };
     strings(&documents::parse_yaml(&chunk).ok()?)

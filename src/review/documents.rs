@@ -15,6 +15,8 @@ pub(crate) struct Chunk<'a> {
     pub index: usize,
     /// 1-based line in the file where the document's text starts.
     pub first_line: usize,
+    /// Byte offset in the file where the document's text starts.
+    pub offset: usize,
     /// The document's text, exactly as in the source (comments included).
     pub text: &'a str,
 }
@@ -53,13 +55,13 @@ pub(crate) fn split(text: &str) -> Vec<Chunk<'_>> {
         match marker {
             // A bare separator (or end marker): the line belongs to no document.
             Some(false) => {
-                push(&mut chunks, &text[start..offset], start_line);
+                push(&mut chunks, text, start..offset, start_line);
                 start = offset + line.len();
                 start_line = line_no + 1;
             }
             // `--- content`: the document starts on this line.
             Some(true) => {
-                push(&mut chunks, &text[start..offset], start_line);
+                push(&mut chunks, text, start..offset, start_line);
                 start = offset;
                 start_line = line_no;
             }
@@ -67,7 +69,7 @@ pub(crate) fn split(text: &str) -> Vec<Chunk<'_>> {
         }
         offset += line.len();
     }
-    push(&mut chunks, &text[start..], start_line);
+    push(&mut chunks, text, start..text.len(), start_line);
     chunks
 }
 
@@ -85,13 +87,15 @@ fn separator_rest(rest: &str) -> Option<bool> {
     }
 }
 
-fn push<'a>(chunks: &mut Vec<Chunk<'a>>, text: &'a str, first_line: usize) {
+fn push<'a>(chunks: &mut Vec<Chunk<'a>>, stream: &'a str, range: std::ops::Range<usize>, first_line: usize) {
+    let text = &stream[range.clone()];
     if is_blank(text) {
         return;
     }
     chunks.push(Chunk {
         index: chunks.len() + 1,
         first_line,
+        offset: range.start,
         text,
     });
 }
@@ -163,6 +167,15 @@ mod tests {
                 (3, 9, "c: |\n  ---\n")
             ]
         );
+    }
+
+    #[test]
+    fn chunks_know_their_byte_offset() {
+        let text = "a: 1\r\n---\r\nb: 2\r\n";
+        for chunk in split(text) {
+            assert_eq!(&text[chunk.offset..chunk.offset + chunk.text.len()], chunk.text);
+        }
+        assert_eq!(split(text)[1].offset, 11);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub(crate) mod model;
 pub mod report;
 pub mod reviewer;
 pub mod source;
+pub mod write;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -30,8 +31,10 @@ pub use source::{Input, Source};
 /// `entrypoint-guard review`: what the webhook would change, offline.
 #[derive(Clone, Debug, Args)]
 #[command(
-    after_help = "Exit status: 0 nothing to fix, 1 findings (0 with --exit-zero), 2 usage or parse error.\n\
-    A directory holding Chart.yaml is reviewed as a Helm chart (as with --chart)."
+    after_help = "Exit status: 0 nothing to fix, 1 findings (0 with --exit-zero), 2 usage or parse error, \
+    or a file --write could not write.\n\
+    A directory holding Chart.yaml is reviewed as a Helm chart (as with --chart); charts are never rewritten.",
+    group(clap::ArgGroup::new("writes").multiple(true))
 )]
 pub struct ReviewArgs {
     /// Manifest file, directory (recursive *.yaml, *.yml, *.json) or `-` for standard input. Repeatable.
@@ -39,9 +42,12 @@ pub struct ReviewArgs {
         short = 'f',
         long = "filename",
         value_name = "PATH",
-        required_unless_present = "chart"
+        required_unless_present_any = ["chart", "paths"]
     )]
     pub filenames: Vec<PathBuf>,
+    /// More manifests, as with -f (how pre-commit passes the files it checks).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
     /// Helm chart directory: report `command:` in values*.yaml and templates/. Repeatable.
     #[arg(long, value_name = "DIR")]
     pub chart: Vec<PathBuf>,
@@ -74,6 +80,17 @@ pub struct ReviewArgs {
     /// With --resolve: time allowed for the registry lookups of one input file (its documents are resolved together).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = Span::parse)]
     pub resolve_timeout: Span,
+    /// Write the fixes into the manifest files in place. Only the fixed `command`, `args` and
+    /// `image` values change; comments, key order, quoting and indentation stay as written.
+    #[arg(long, group = "writes")]
+    pub write: bool,
+    /// Print the fixes as a unified diff of the files instead of the report (with --write: what
+    /// was written; alone: what --write would write).
+    #[arg(long, group = "writes", conflicts_with = "output")]
+    pub diff: bool,
+    /// With --write or --diff: also add the annotation recording pinned digests.
+    #[arg(long, requires = "writes")]
+    pub annotate: bool,
 }
 
 /// Report formats.
@@ -104,6 +121,9 @@ pub enum ReviewError {
     /// The report could not be written to standard output.
     #[error("cannot write the report: {0}")]
     Write(#[source] std::io::Error),
+    /// `--write` was asked to write standard input back.
+    #[error("--write cannot write standard input back; use --diff, or name the files with -f")]
+    WriteStdin,
 }
 
 /// The reviewer `args` and `config` ask for: the configured policy with the
@@ -159,7 +179,8 @@ pub fn review(reviewer: &Reviewer, filenames: &[PathBuf], charts: &[PathBuf], sk
         match input {
             Input::Manifest(path) => match source::read(&path) {
                 Ok(source) => {
-                    let file = reviewer.review(&source, &mut review.problems);
+                    let mut file = reviewer.review(&source, &mut review.problems);
+                    file.path = (path.as_os_str() != "-").then_some(path);
                     review.files.push(file);
                 }
                 Err(problem) => review.problems.push(problem),
@@ -186,17 +207,28 @@ pub fn render(review: &Review, format: Format) -> String {
 }
 
 /// Runs `review` with `config` (read from `config_path`, if any): the
-/// report on standard output, problems on standard error. Returns what was
-/// reviewed; the command line turns it into an exit status.
+/// report (or with `--diff` the diff) on standard output, problems on
+/// standard error; with `--write` the fixes go into the files. Returns what
+/// was reviewed, files that could not be written among its problems; the
+/// command line turns it into an exit status.
 pub fn run(args: &ReviewArgs, config: &Config, config_path: Option<&PathBuf>) -> Result<Review, ReviewError> {
+    let filenames: Vec<PathBuf> = args.filenames.iter().chain(&args.paths).cloned().collect();
+    if args.write && filenames.iter().any(|f| f.as_os_str() == "-") {
+        return Err(ReviewError::WriteStdin);
+    }
     let reviewer = reviewer(args, config)?;
     // Image facts and configuration living beside the manifests are not manifests.
     let skip: Vec<PathBuf> = args.images.iter().chain(config_path).cloned().collect();
-    let review = review(&reviewer, &args.filenames, &args.chart, &skip);
+    let mut review = review(&reviewer, &filenames, &args.chart, &skip);
     for problem in &review.problems {
         eprintln!("entrypoint-guard: {problem}");
     }
-    let out = render(&review, args.output);
+    let diff = if args.write || args.diff {
+        write_back(&mut review, args)
+    } else {
+        String::new()
+    };
+    let out = if args.diff { diff } else { render(&review, args.output) };
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush())
         && e.kind() != std::io::ErrorKind::BrokenPipe
@@ -204,4 +236,41 @@ pub fn run(args: &ReviewArgs, config: &Config, config_path: Option<&PathBuf>) ->
         return Err(ReviewError::Write(e));
     }
     Ok(review)
+}
+
+/// `--write` and `--diff`: plans each file's edit, reports the fixes left
+/// out on standard error, writes the files (`--write`; a file that cannot
+/// be written becomes a problem) and returns the diff (`--diff`).
+fn write_back(review: &mut Review, args: &ReviewArgs) -> String {
+    let mut diff = String::new();
+    let mut failed = Vec::new();
+    for file in &review.files {
+        let edit = write::plan(file, args.annotate);
+        for unwritten in &edit.unwritten {
+            eprintln!("entrypoint-guard: {unwritten}");
+        }
+        if !edit.changes() {
+            continue;
+        }
+        if args.diff {
+            diff.push_str(&write::file::diff(&edit));
+        }
+        if args.write {
+            match write::file::write(&edit) {
+                Ok(()) => eprintln!(
+                    "entrypoint-guard: {}: wrote {} fix{}",
+                    edit.name,
+                    edit.written,
+                    if edit.written == 1 { "" } else { "es" }
+                ),
+                Err(e) => {
+                    let problem = Problem::file(&edit.name, &e.failure);
+                    eprintln!("entrypoint-guard: {problem}");
+                    failed.push(problem);
+                }
+            }
+        }
+    }
+    review.problems.extend(failed);
+    diff
 }

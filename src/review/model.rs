@@ -101,6 +101,8 @@ pub struct DocumentReview {
     pub index: usize,
     /// 1-based line where its text starts.
     pub first_line: usize,
+    /// Byte offset in the file's text where its text starts.
+    pub offset: usize,
     /// Its text exactly as read (emitted verbatim when nothing changes).
     pub text: String,
     /// The parsed document, or `None` when it does not parse.
@@ -118,6 +120,12 @@ pub struct DocumentReview {
 pub struct FileReview {
     /// The file, as named on the command line.
     pub name: String,
+    /// The file to write fixes back to; `None` for standard input.
+    pub path: Option<std::path::PathBuf>,
+    /// Its whole text as read (without a byte-order mark).
+    pub text: String,
+    /// Whether it is a `.json` file.
+    pub json: bool,
     /// Its documents.
     pub documents: Vec<DocumentReview>,
 }

@@ -104,6 +104,7 @@ impl Reviewer {
                 vec![Chunk {
                     index: 1,
                     first_line: 1,
+                    offset: 0,
                     text: &source.text,
                 }]
             }
@@ -133,6 +134,9 @@ impl Reviewer {
             .collect();
         FileReview {
             name: source.name.clone(),
+            path: None,
+            text: source.text.clone(),
+            json: source.json,
             documents,
         }
     }
@@ -148,6 +152,7 @@ impl Reviewer {
         let mut review = DocumentReview {
             index: chunk.index,
             first_line: chunk.first_line,
+            offset: chunk.offset,
             text: chunk.text.to_string(),
             original: None,
             fixed: None,
