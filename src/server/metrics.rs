@@ -148,6 +148,7 @@ pub struct Metrics {
     errors: Family<ReasonLabels, Counter>,
     rejected: Family<ReasonLabels, Counter>,
     tls_reloads: Family<ResultLabels, Counter>,
+    tls_expiry: Gauge<f64, std::sync::atomic::AtomicU64>,
     audit: AuditGauges,
 }
 
@@ -219,6 +220,12 @@ impl Metrics {
             "Serving certificate reloads after the files changed, by result",
             tls_reloads.clone(),
         );
+        let tls_expiry = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the serving certificate in use stops being valid (its notAfter, Unix time)",
+            tls_expiry.clone(),
+        );
         let audit = AuditGauges::default();
         registry.register(
             "audit_findings",
@@ -258,6 +265,7 @@ impl Metrics {
             errors,
             rejected,
             tls_reloads,
+            tls_expiry,
         }
     }
 
@@ -342,6 +350,11 @@ impl Metrics {
     pub fn tls_reload(&self, ok: bool) {
         let result = if ok { "ok" } else { "error" };
         self.tls_reloads.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// Records the notAfter (Unix seconds) of the certificate now served.
+    pub fn tls_certificate(&self, not_after: i64) {
+        self.tls_expiry.set(not_after as f64);
     }
 
     /// Replaces the background-audit gauges with one audit's results, so a

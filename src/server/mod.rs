@@ -90,6 +90,7 @@ impl Server {
         };
         let loaded = files.load()?;
         let metrics = Arc::new(Metrics::new());
+        metrics.tls_certificate(loaded.not_after);
         let health_state = Arc::new(HealthState {
             ready: AtomicBool::new(false),
             metrics: metrics.clone(),

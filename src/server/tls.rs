@@ -65,6 +65,8 @@ pub struct Loaded {
     pub config: Arc<ServerConfig>,
     /// SHA-256 over both files' content.
     pub hash: [u8; 32],
+    /// The leaf certificate's notAfter (Unix seconds).
+    pub not_after: i64,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -95,7 +97,24 @@ impl TlsFiles {
         Ok(Loaded {
             config: Arc::new(config),
             hash,
+            not_after: self.not_after(&cert)?,
         })
+    }
+
+    /// The notAfter (Unix seconds) of the first certificate of the PEM chain `cert`.
+    pub fn not_after(&self, cert: &[u8]) -> Result<i64, TlsError> {
+        let leaf = CertificateDer::pem_slice_iter(cert)
+            .next()
+            .and_then(Result::ok)
+            .ok_or_else(|| TlsError::Pem {
+                path: self.cert.clone(),
+                message: "no CERTIFICATE block".into(),
+            })?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(&leaf).map_err(|e| TlsError::Pem {
+            path: self.cert.clone(),
+            message: format!("the certificate does not parse: {e}"),
+        })?;
+        Ok(parsed.validity().not_after.timestamp())
     }
 
     /// A TLS 1.2+ server configuration (ring provider, HTTP/2 and HTTP/1.1)
@@ -158,9 +177,13 @@ pub async fn watch(
         if hash == current || Some(hash) == last_bad {
             continue;
         }
-        match files.build(&cert, &key) {
-            Ok(config) => {
+        match files
+            .build(&cert, &key)
+            .and_then(|config| Ok((config, files.not_after(&cert)?)))
+        {
+            Ok((config, not_after)) => {
                 rustls.reload_from_config(Arc::new(config));
+                metrics.tls_certificate(not_after);
                 current = hash;
                 last_bad = None;
                 metrics.tls_reload(true);
@@ -172,5 +195,31 @@ pub async fn watch(
                 tracing::warn!(error = %e, "new serving certificate not usable; keeping the current one");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_after_is_the_leaf_certificates() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(2031, 7, 9);
+        let leaf = params.self_signed(&key).unwrap().pem();
+        let files = TlsFiles {
+            cert: "tls.crt".into(),
+            key: "tls.key".into(),
+        };
+        // The leaf comes first; a CA after it does not count.
+        let (ca, _, _) = super::super::selfsigned::generate("ca").unwrap();
+        let chain = format!("{leaf}{ca}");
+        assert_eq!(
+            files.not_after(chain.as_bytes()).unwrap(),
+            rcgen::date_time_ymd(2031, 7, 9).unix_timestamp()
+        );
+        let err = files.not_after(b"not pem").unwrap_err().to_string();
+        assert!(err.starts_with("tls.crt: "), "{err}");
     }
 }
