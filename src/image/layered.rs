@@ -14,7 +14,7 @@ use std::time::Instant;
 use futures::future::BoxFuture;
 
 use super::facts::Facts;
-use super::resolver::{LookupContext, OfflineResolver, Resolver};
+use super::resolver::{LookupContext, LookupStats, OfflineResolver, Resolver};
 
 /// [`OfflineResolver`] first, then `fallback` for the images it does not name.
 #[derive(Clone)]
@@ -45,6 +45,10 @@ impl Resolver for LayeredResolver {
             }
             facts
         })
+    }
+
+    fn lookup_stats(&self) -> Option<LookupStats> {
+        self.fallback.lookup_stats()
     }
 }
 

@@ -8,4 +8,4 @@ pub(crate) mod resolver;
 pub use facts::{Entrypoint, Facts, ImageFacts, PlatformEntrypoint};
 pub use layered::LayeredResolver;
 pub use reference::{Reference, ReferenceError};
-pub use resolver::{LookupContext, OfflineResolver, Resolver};
+pub use resolver::{LookupContext, LookupStats, OfflineResolver, Resolver};

@@ -29,6 +29,24 @@ pub struct LookupContext {
 pub trait Resolver: Send + Sync {
     /// Resolves every image in `images`, finishing by `deadline`.
     fn resolve<'a>(&'a self, images: &'a [String], ctx: &'a LookupContext, deadline: Instant) -> BoxFuture<'a, Facts>;
+
+    /// Registry lookup counts, for a resolver that talks to registries (metrics).
+    fn lookup_stats(&self) -> Option<LookupStats> {
+        None
+    }
+}
+
+/// What a registry resolver has done since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LookupStats {
+    /// Images answered from the cache.
+    pub cache_hits: u64,
+    /// Lookups sent to a registry that found the image's facts.
+    pub resolved: u64,
+    /// Lookups sent to a registry that failed (unreachable, refused, not found, too slow).
+    pub failed: u64,
+    /// Outcomes in the cache now (approximate).
+    pub cached: u64,
 }
 
 /// Facts from configuration and `--images` files only; never touches the network.

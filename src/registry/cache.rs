@@ -81,6 +81,12 @@ impl FactsCache {
         self.cache.run_pending_tasks().await;
         self.cache.entry_count()
     }
+
+    /// How many outcomes are cached, without waiting for the pending work:
+    /// approximate, for a gauge read at scrape time.
+    pub(crate) fn approximate_entry_count(&self) -> u64 {
+        self.cache.entry_count()
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -20,7 +21,7 @@ use super::proxy::GuardedProxy;
 use crate::config::RegistryConfig;
 use crate::image::facts::{Facts, ImageFacts};
 use crate::image::reference::Reference;
-use crate::image::resolver::{LookupContext, Resolver};
+use crate::image::resolver::{LookupContext, LookupStats, Resolver};
 
 /// Why a [`RegistryResolver`] cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,7 @@ struct Inner {
     keychains: Keychains,
     mirrors: Mirrors,
     lookup_timeout: Duration,
+    counts: Counts,
     // Last: stops the proxy when the resolver goes away.
     _proxy: GuardedProxy,
 }
@@ -117,6 +119,7 @@ impl RegistryResolver {
                 keychains,
                 mirrors: Mirrors::from_config(config),
                 lookup_timeout,
+                counts: Counts::default(),
                 _proxy: proxy,
             }),
         })
@@ -139,6 +142,24 @@ impl Resolver for RegistryResolver {
     fn resolve<'a>(&'a self, images: &'a [String], ctx: &'a LookupContext, deadline: Instant) -> BoxFuture<'a, Facts> {
         Box::pin(self.inner.clone().resolve(images, ctx, deadline))
     }
+
+    fn lookup_stats(&self) -> Option<LookupStats> {
+        let counts = &self.inner.counts;
+        Some(LookupStats {
+            cache_hits: counts.cache_hits.load(Ordering::Relaxed),
+            resolved: counts.resolved.load(Ordering::Relaxed),
+            failed: counts.failed.load(Ordering::Relaxed),
+            cached: self.inner.cache.approximate_entry_count(),
+        })
+    }
+}
+
+/// Lookup counts behind [`Resolver::lookup_stats`].
+#[derive(Default)]
+struct Counts {
+    cache_hits: AtomicU64,
+    resolved: AtomicU64,
+    failed: AtomicU64,
 }
 
 impl Inner {
@@ -186,6 +207,7 @@ impl Inner {
             };
             // A cache hit needs no task.
             if let Some(outcome) = self.cache.get(&lookup.key).await {
+                self.counts.cache_hits.fetch_add(1, Ordering::Relaxed);
                 facts.insert(image.clone(), into_facts(&outcome));
                 continue;
             }
@@ -222,6 +244,12 @@ impl Inner {
                         this.lookup_timeout
                     ))),
                 };
+                let counter = if outcome.is_ok() {
+                    &this.counts.resolved
+                } else {
+                    &this.counts.failed
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
                 match &outcome {
                     Ok(facts) => tracing::debug!(image = %lookup.reference.canonical(), digest = ?facts.digest,
                         elapsed_ms = started.elapsed().as_millis() as u64, "resolved"),

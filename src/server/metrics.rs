@@ -6,7 +6,7 @@
 //! hot path is an atomic load and an atomic add, with no lock taken.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -19,6 +19,7 @@ use super::histogram::AtomicHistogram;
 use crate::admission::{Operation, Outcome};
 use crate::engine::workload::{self, Kind};
 use crate::engine::{Finding, Held, Mode, Rule};
+use crate::image::Resolver;
 
 /// The admission routes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -110,8 +111,8 @@ struct AuditLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ResultLabels {
-    result: &'static str,
+pub(super) struct ResultLabels {
+    pub(super) result: &'static str,
 }
 
 /// Why a request got no AdmissionReview answer.
@@ -350,6 +351,14 @@ impl Metrics {
     pub fn tls_reload(&self, ok: bool) {
         let result = if ok { "ok" } else { "error" };
         self.tls_reloads.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// Exports `resolver`'s registry lookup counts (when it has any) on
+    /// every scrape: `registry_lookups_total{result}`,
+    /// `registry_cache_hits_total`, `registry_cache_entries`.
+    pub fn watch_resolver(&mut self, resolver: Arc<dyn Resolver>) {
+        self.registry
+            .register_collector(Box::new(super::lookup_metrics::RegistryCollector(resolver)));
     }
 
     /// Records the notAfter (Unix seconds) of the certificate now served.

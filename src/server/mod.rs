@@ -8,6 +8,7 @@
 mod args;
 pub mod background;
 pub(crate) mod histogram;
+mod lookup_metrics;
 pub mod metrics;
 pub(crate) mod routes;
 pub mod selfsigned;
@@ -89,8 +90,10 @@ impl Server {
             key: server.tls_key.clone(),
         };
         let loaded = files.load()?;
-        let metrics = Arc::new(Metrics::new());
+        let mut metrics = Metrics::new();
+        metrics.watch_resolver(self.resolver.clone());
         metrics.tls_certificate(loaded.not_after);
+        let metrics = Arc::new(metrics);
         let health_state = Arc::new(HealthState {
             ready: AtomicBool::new(false),
             metrics: metrics.clone(),
