@@ -115,6 +115,10 @@ pub(super) struct ResultLabels {
     pub(super) result: &'static str,
 }
 
+/// Why an admission's work failed: `deadline` (the lookups outlived the
+/// time left) or `internal` (a bug caught: a panic, an unserializable answer).
+pub(crate) const ERROR_REASONS: [&str; 2] = ["deadline", "internal"];
+
 /// Why a request got no AdmissionReview answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejection {
@@ -209,6 +213,15 @@ impl Metrics {
             "Admissions answered per onError because the work failed, by reason",
             errors.clone(),
         );
+        // Zero from the start, so an error ratio is defined before the first error.
+        for route in Route::ALL {
+            for reason in ERROR_REASONS {
+                let _ = errors.get_or_create(&ReasonLabels {
+                    route: route.as_str(),
+                    reason,
+                });
+            }
+        }
         let rejected = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "rejected_requests",
@@ -331,6 +344,7 @@ impl Metrics {
 
     /// Counts an admission whose work failed (`deadline`, `internal`).
     pub fn error(&self, route: Route, reason: &'static str) {
+        debug_assert!(ERROR_REASONS.contains(&reason), "{reason} is not in ERROR_REASONS");
         let labels = ReasonLabels {
             route: route.as_str(),
             reason,
