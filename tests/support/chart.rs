@@ -186,7 +186,7 @@ pub fn render_error(args: &[&str]) -> String {
 }
 
 /// Kinds that come from CRDs, which kubernetes-validate has no schema for.
-pub const CRD_KINDS: [&str; 3] = ["Certificate", "Issuer", "ServiceMonitor"];
+pub const CRD_KINDS: [&str; 4] = ["Certificate", "Issuer", "ServiceMonitor", "PrometheusRule"];
 
 /// Runs `kubernetes-validate --strict` on `text`; panics unless every resource
 /// passes. Only CRD kinds may go unchecked (a warning), and only those listed.
