@@ -14,6 +14,8 @@ mod chart;
 mod promql;
 #[path = "support/registry.rs"]
 mod registry;
+#[path = "support/review.rs"]
+mod review_support;
 #[path = "support/serve.rs"]
 mod serve;
 
@@ -212,7 +214,7 @@ fn rule_file(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 fn promtool(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = std::process::Command::new(serve_tool("promtool"))
+    let out = std::process::Command::new(review_support::require_tool("promtool"))
         .args(args)
         .current_dir(dir)
         .output()
@@ -224,16 +226,6 @@ fn promtool(dir: &std::path::Path, args: &[&str]) -> String {
     );
     assert!(out.status.success(), "promtool {args:?}:\n{text}");
     text
-}
-
-fn serve_tool(name: &str) -> std::path::PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("`{name}` is not installed: run scripts/testenv/install.sh (Debian package prometheus)")
-        })
 }
 
 #[test]

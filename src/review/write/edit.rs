@@ -347,14 +347,7 @@ impl<'a> Editor<'a> {
         if flow {
             let node = self.tree.node(id);
             let sep = match items {
-                [a, b, ..] => {
-                    let between = &self.text[self.tree.node(*a).span.end..self.tree.node(*b).props_start];
-                    if between.trim() == "," {
-                        between.to_string()
-                    } else {
-                        ", ".into()
-                    }
-                }
+                [a, b, ..] => self.separator(*a, *b),
                 _ => ", ".into(),
             };
             return Ok(match items.get(at) {
@@ -431,6 +424,18 @@ impl<'a> Editor<'a> {
         })
     }
 
+    /// The text between two neighbours of a flow collection (`,` and its
+    /// blanks or line break), reused between new items so a one-per-line
+    /// layout stays one per line; `, ` when something else sits there.
+    fn separator(&self, before: NodeId, after: NodeId) -> String {
+        let between = &self.text[self.tree.node(before).span.end..self.tree.node(after).props_start];
+        if between.trim() == "," {
+            between.to_string()
+        } else {
+            ", ".into()
+        }
+    }
+
     /// For a block sequence item: where its `-` is, the indentation before
     /// the dash (as spaces), and the blanks between the dash and the content.
     fn dash(&self, item: NodeId) -> Result<(usize, String, String), Refusal> {
@@ -484,14 +489,7 @@ impl<'a> Editor<'a> {
                 }
                 Some(&(_, last)) => {
                     let sep = match entries.as_slice() {
-                        [(_, a), (b, _), ..] => {
-                            let between = &self.text[self.tree.node(*a).span.end..self.tree.node(*b).props_start];
-                            if between.trim() == "," {
-                                between.to_string()
-                            } else {
-                                ", ".into()
-                            }
-                        }
+                        [(_, a), (b, _), ..] => self.separator(*a, *b),
                         _ => ", ".into(),
                     };
                     let end = self.tree.node(last).span.end;
