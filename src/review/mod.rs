@@ -2,8 +2,9 @@
 //!
 //! Reads manifests (files, directories, standard input, multi-document
 //! YAML), puts every document through the engine with offline image facts,
-//! and reports what would change — or writes the fixed documents. A thin
-//! front end: every decision is [`crate::engine::inspect`]'s.
+//! and reports what would change — or prints the fixed documents, or writes
+//! the fixes back into the files ([`write`]). A thin front end: every
+//! decision is [`crate::engine::inspect`]'s.
 
 pub(crate) mod chart;
 pub(crate) mod documents;
