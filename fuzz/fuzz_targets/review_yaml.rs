@@ -1,5 +1,7 @@
 //! The offline review of an arbitrary YAML stream: splitting, parsing,
 //! locating and fixing never panic, and every fixed document re-reviews clean.
+//! Writing the fixes back (`review --write`) never panics either, and a
+//! second write over the written text changes nothing.
 #![no_main]
 
 use entrypoint_guard::engine::Policy;
@@ -16,7 +18,14 @@ fuzz_target!(|data: &[u8]| {
     let reviewer = Reviewer::new(Policy::default(), OfflineResolver::new(facts));
     let source = Source { name: "fuzz.yaml".into(), text: text.to_string(), json: false };
     let mut problems = Vec::new();
-    let _ = reviewer.review(&source, &mut problems);
+    let file = reviewer.review(&source, &mut problems);
+    let edit = entrypoint_guard::review::write::plan(&file, true);
+    if edit.changes() {
+        let again = Source { text: edit.after.clone(), ..source };
+        let rewritten = reviewer.review(&again, &mut Vec::new());
+        let second = entrypoint_guard::review::write::plan(&rewritten, true);
+        assert_eq!(second.after, edit.after, "a second write changed the file again");
+    }
     let locator = entrypoint_guard::review::locate::Locator::new(text);
     let _ = locator.find("/spec/containers/0");
 });
