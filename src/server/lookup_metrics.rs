@@ -13,7 +13,14 @@ use super::metrics::ResultLabels;
 use crate::image::Resolver;
 
 /// Reads a resolver's lookup counts at scrape time.
-pub(super) struct RegistryCollector(pub(super) Arc<dyn Resolver>);
+/// The collector exporting `resolver`'s registry lookup counts (when it
+/// has any): `registry_lookups_total{result}`, `registry_cache_hits_total`,
+/// `registry_cache_entries`.
+pub(super) fn registry_collector(resolver: Arc<dyn Resolver>) -> Box<dyn Collector> {
+    Box::new(RegistryCollector(resolver))
+}
+
+struct RegistryCollector(Arc<dyn Resolver>);
 
 impl std::fmt::Debug for RegistryCollector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -79,12 +86,14 @@ mod tests {
     #[test]
     fn registry_counts_are_read_at_scrape_time() {
         let mut m = Metrics::new();
-        m.watch_resolver(Arc::new(Counting(Some(crate::image::LookupStats {
-            cache_hits: 7,
-            resolved: 3,
-            failed: 1,
-            cached: 4,
-        }))));
+        m.add_collector(registry_collector(Arc::new(Counting(Some(
+            crate::image::LookupStats {
+                cache_hits: 7,
+                resolved: 3,
+                failed: 1,
+                cached: 4,
+            },
+        )))));
         let text = m.encode();
         for line in [
             "entrypoint_guard_registry_lookups_total{result=\"resolved\"} 3\n",
@@ -95,7 +104,7 @@ mod tests {
             assert!(text.contains(line), "{line} in {text}");
         }
         let mut offline = Metrics::new();
-        offline.watch_resolver(Arc::new(Counting(None)));
+        offline.add_collector(registry_collector(Arc::new(Counting(None))));
         assert!(
             !offline.encode().contains("registry_"),
             "no registry, no registry series"

@@ -6,9 +6,10 @@
 //! hot path is an atomic load and an atomic add, with no lock taken.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -19,7 +20,6 @@ use super::histogram::AtomicHistogram;
 use crate::admission::{Operation, Outcome};
 use crate::engine::workload::{self, Kind};
 use crate::engine::{Finding, Held, Mode, Rule};
-use crate::image::Resolver;
 
 /// The admission routes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -367,12 +367,10 @@ impl Metrics {
         self.tls_reloads.get_or_create(&ResultLabels { result }).inc();
     }
 
-    /// Exports `resolver`'s registry lookup counts (when it has any) on
-    /// every scrape: `registry_lookups_total{result}`,
-    /// `registry_cache_hits_total`, `registry_cache_entries`.
-    pub fn watch_resolver(&mut self, resolver: Arc<dyn Resolver>) {
-        self.registry
-            .register_collector(Box::new(super::lookup_metrics::RegistryCollector(resolver)));
+    /// Adds metrics read at scrape time (e.g. the registry lookup counts of
+    /// `lookup_metrics`), under the `entrypoint_guard` prefix.
+    pub(crate) fn add_collector(&mut self, collector: Box<dyn Collector>) {
+        self.registry.register_collector(collector);
     }
 
     /// Records the notAfter (Unix seconds) of the certificate now served.

@@ -91,7 +91,7 @@ impl Server {
         };
         let loaded = files.load()?;
         let mut metrics = Metrics::new();
-        metrics.watch_resolver(self.resolver.clone());
+        metrics.add_collector(lookup_metrics::registry_collector(self.resolver.clone()));
         metrics.tls_certificate(loaded.not_after);
         let metrics = Arc::new(metrics);
         let health_state = Arc::new(HealthState {

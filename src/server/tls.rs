@@ -213,7 +213,7 @@ mod tests {
             key: "tls.key".into(),
         };
         // The leaf comes first; a CA after it does not count.
-        let (ca, _, _) = super::super::selfsigned::generate("ca").unwrap();
+        let (ca, _, _) = crate::server::selfsigned::generate("ca").unwrap();
         let chain = format!("{leaf}{ca}");
         assert_eq!(
             files.not_after(chain.as_bytes()).unwrap(),
