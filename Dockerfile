@@ -13,8 +13,18 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked --bin entrypoint-guard \
     && install -D -m 0755 target/release/entrypoint-guard /out/entrypoint-guard
 
-# Run stage: glibc and libgcc for the Rust binary, CA certificates for registry
-# TLS verification, no shell, no package manager; `nonroot` is uid/gid 65532.
+# The KRM function image, for kustomize `container:` functions and
+# `kpt fn eval --image` (docs/KRM.md):
+#
+#   docker build --target krm -t entrypoint-guard-krm .
+FROM gcr.io/distroless/cc-debian12:nonroot AS krm
+COPY --from=build /out/entrypoint-guard /usr/local/bin/entrypoint-guard
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/entrypoint-guard", "krm"]
+
+# Run stage (the default target): glibc and libgcc for the Rust binary, CA
+# certificates for registry TLS verification, no shell, no package manager;
+# `nonroot` is uid/gid 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/entrypoint-guard /usr/local/bin/entrypoint-guard
 # Numeric, so Kubernetes can check runAsNonRoot without reading /etc/passwd.

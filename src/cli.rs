@@ -46,6 +46,8 @@ pub enum Command {
     Review(crate::review::ReviewArgs),
     /// Audit a live cluster: list workloads and report those that bypass their chalk wrapper.
     Audit(crate::audit::AuditArgs),
+    /// Run as a KRM function (kustomize, kpt): a ResourceList on standard input, fixed on standard output.
+    Krm(crate::krm::KrmArgs),
 }
 
 /// Exit status when `review` or `audit` found something (unless `--exit-zero`).
@@ -136,6 +138,14 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
+        // Whatever it found, the function succeeded unless it wrote an error result.
+        Command::Krm(args) => match crate::krm::run(&args, &config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("entrypoint-guard: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

@@ -19,6 +19,7 @@ pub mod config;
 pub mod engine;
 mod error;
 pub mod image;
+pub mod krm;
 pub mod registry;
 mod resolver;
 pub mod review;

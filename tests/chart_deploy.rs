@@ -200,6 +200,24 @@ fn dockerfile_keeps_its_invariants() {
         .expect("ENTRYPOINT");
     let argv: Vec<String> = serde_json::from_str(&entrypoint["ENTRYPOINT ".len()..]).expect("exec-form ENTRYPOINT");
     assert!(argv[0].ends_with("/entrypoint-guard") && argv[1] == "serve", "{argv:?}");
+    // The KRM function's stage: the same binary, non-root, running `krm`.
+    let krm = froms.iter().find(|f| f.ends_with(" AS krm")).expect("a krm stage");
+    let krm_stage: Vec<_> = ins
+        .iter()
+        .skip_while(|i| *i != krm)
+        .skip(1)
+        .take_while(|i| !i.starts_with("FROM "))
+        .collect();
+    let krm_entrypoint = krm_stage
+        .iter()
+        .find(|i| i.starts_with("ENTRYPOINT "))
+        .expect("krm ENTRYPOINT");
+    let krm_argv: Vec<String> = serde_json::from_str(&krm_entrypoint["ENTRYPOINT ".len()..]).expect("exec form");
+    assert!(
+        krm_argv[0].ends_with("/entrypoint-guard") && krm_argv[1] == "krm",
+        "{krm_argv:?}"
+    );
+    assert!(krm_stage.iter().any(|i| *i == *user), "the krm stage runs as {user}");
     // The chart runs the image as that user and never overrides the entrypoint.
     let values = std::fs::read_to_string(chart::chart_dir().join("values.yaml")).expect("values.yaml");
     assert!(

@@ -127,6 +127,52 @@ fn a_stream_of_documents_on_stdin_is_resolved_document_by_document() {
 }
 
 #[test]
+fn the_krm_function_resolves_with_resolve_too() {
+    let w = world();
+    let reg = w.plain.addr.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &[reg], &[], "");
+    let items: Vec<Value> = SHAPES
+        .iter()
+        .map(|shape| {
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": shape.name},
+                "spec": {"containers": [shape_container(shape, reg)]}})
+        })
+        .collect();
+    let list = json!({"apiVersion": "config.kubernetes.io/v1", "kind": "ResourceList", "items": items});
+    let mut child = Command::new(env!("CARGO_BIN_EXE_entrypoint-guard"))
+        .arg("--config")
+        .arg(&config)
+        .args(["krm", "--resolve"])
+        .env("DOCKER_CONFIG", dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_saphyr::to_string(&list).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", text(&out.stderr));
+    let fixed: Value = serde_saphyr::from_str(&text(&out.stdout)).unwrap();
+    for (shape, item) in SHAPES.iter().zip(fixed["items"].as_array().unwrap()) {
+        assert_fixed(container(item, shape.name), shape, reg, w.images.digest(shape.repo_tag));
+    }
+    let applied = fixed["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["tags"]["rule"] == "image-pinned" && r["tags"]["applied"] == "true")
+        .count();
+    assert_eq!(applied, SHAPES.len(), "every image pinned from the registry");
+}
+
+#[test]
 fn json_report_names_the_rule_for_each_shape() {
     let w = world();
     let reg = w.plain.addr.as_str();

@@ -113,6 +113,28 @@ impl Default for Config {
     }
 }
 
+/// One step of a field path: a map key or a list index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A map key.
+    Key(String),
+    /// A list index.
+    Index(usize),
+}
+
+/// Finds the line and column of a field (its key or its value) in the text a
+/// value was read from.
+pub type Locate<'a> = dyn Fn(&[Step], Spot) -> Option<(usize, usize)> + 'a;
+
+/// Which part of a map entry an error points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spot {
+    /// The key (an unknown field).
+    Key,
+    /// The value (a bad value).
+    Value,
+}
+
 /// A configuration or image-facts file that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -192,17 +214,65 @@ impl Config {
         Ok(config)
     }
 
-    fn check(&self, file: &str) -> Result<(), ConfigError> {
-        for (image, entry) in &self.image_facts {
-            entry.check(image).map_err(|e| ConfigError::Invalid {
+    /// Reads a configuration given as an already-parsed value (a KRM
+    /// function's `functionConfig`), checked as a file is. `file` names the
+    /// text it came from; `locate` finds the line and column there of a
+    /// field (its key, or its value), given its path.
+    pub fn from_value(value: &serde_json::Value, file: &str, locate: &Locate<'_>) -> Result<Config, ConfigError> {
+        let invalid = |steps: &[Step], field: String, message: String| {
+            // As when reading a file: an unknown field is shown at its key, a bad value at the value.
+            let spot = if message.starts_with("unknown field") || steps.first() == Some(&Step::Key("imageFacts".into()))
+            {
+                Spot::Key
+            } else {
+                Spot::Value
+            };
+            let (line, column) = locate(steps, spot).unwrap_or((1, 1));
+            ConfigError::Invalid {
                 file: file.to_string(),
-                line: line_of(file, image),
+                line,
+                column,
+                field,
+                message,
+            }
+        };
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+            let steps: Vec<Step> = e
+                .path()
+                .iter()
+                .filter_map(|segment| match segment {
+                    serde_path_to_error::Segment::Map { key } => Some(Step::Key(key.clone())),
+                    serde_path_to_error::Segment::Seq { index } => Some(Step::Index(*index)),
+                    _ => None,
+                })
+                .collect();
+            invalid(&steps, e.path().to_string(), e.into_inner().to_string())
+        })?;
+        if let Some((image, message)) = config.bad_image_facts() {
+            let steps = [Step::Key("imageFacts".into()), Step::Key(image.clone())];
+            return Err(invalid(&steps, format!("imageFacts.{image}"), message));
+        }
+        Ok(config)
+    }
+
+    fn check(&self, file: &str) -> Result<(), ConfigError> {
+        match self.bad_image_facts() {
+            Some((image, message)) => Err(ConfigError::Invalid {
+                file: file.to_string(),
+                line: line_of(file, &image),
                 column: 1,
                 field: format!("imageFacts.{image}"),
-                message: e.to_string(),
-            })?;
+                message,
+            }),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// The first `imageFacts` entry that is wrong, and why.
+    fn bad_image_facts(&self) -> Option<(String, String)> {
+        self.image_facts
+            .iter()
+            .find_map(|(image, entry)| entry.check(image).err().map(|e| (image.clone(), e.to_string())))
     }
 
     /// The engine's policy.

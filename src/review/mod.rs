@@ -22,7 +22,7 @@ use std::sync::Arc;
 use clap::{Args, ValueEnum};
 
 use crate::config::{Config, Span};
-use crate::engine::{Mode, Scope, Strategy};
+use crate::engine::{Mode, Policy, Scope, Strategy};
 use crate::registry::{CredentialFileError, DockerConfigCredentials};
 use crate::resolver::{Credentials, ResolverError};
 pub use model::{Counts, DocumentReview, FileReview, Item, Problem, Review};
@@ -55,9 +55,9 @@ pub struct ReviewArgs {
     /// Report format.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub output: Format,
-    /// Offline image facts (map of image → entrypoint/platforms/digest), over the configuration's imageFacts.
-    #[arg(long, value_name = "FILE")]
-    pub images: Vec<PathBuf>,
+    /// Where image facts come from: files, the configuration, registries.
+    #[command(flatten)]
+    pub facts: FactArgs,
     /// Exit 0 even when there are findings (parse and usage errors still exit 2).
     #[arg(long)]
     pub exit_zero: bool,
@@ -70,17 +70,6 @@ pub struct ReviewArgs {
     /// Scope instead of the configured one: workloads (workloads and Pods are fixed) or pods (only Pods).
     #[arg(long)]
     pub scope: Option<Scope>,
-    /// Resolve images from their registries (digests and image configs), as the webhook does;
-    /// offline facts (--images, imageFacts) still win for the images they name.
-    #[arg(long)]
-    pub resolve: bool,
-    /// Docker config file with registry credentials for --resolve
-    /// (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json, if present). Helpers are never run.
-    #[arg(long, value_name = "PATH", requires = "resolve")]
-    pub docker_config: Option<PathBuf>,
-    /// With --resolve: time allowed for the registry lookups of one input file (its documents are resolved together).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = Span::parse)]
-    pub resolve_timeout: Span,
     /// Write the fixes into the manifest files in place. Only the fixed `command`, `args` and
     /// `image` values change; comments, key order, quoting and indentation stay as written.
     #[arg(long, group = "writes")]
@@ -92,6 +81,38 @@ pub struct ReviewArgs {
     /// With --write or --diff: also add the annotation recording pinned digests.
     #[arg(long, requires = "writes")]
     pub annotate: bool,
+}
+
+/// Where `review` and `krm` get image facts: the configuration's
+/// `imageFacts`, `--images` files over them, and with `--resolve` the registries.
+#[derive(Clone, Debug, Args)]
+pub struct FactArgs {
+    /// Offline image facts (map of image → entrypoint/platforms/digest), over the configuration's imageFacts.
+    #[arg(long, value_name = "FILE")]
+    pub images: Vec<PathBuf>,
+    /// Resolve images from their registries (digests and image configs), as the webhook does;
+    /// offline facts (--images, imageFacts) still win for the images they name.
+    #[arg(long)]
+    pub resolve: bool,
+    /// Docker config file with registry credentials for --resolve
+    /// (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json, if present). Helpers are never run.
+    #[arg(long, value_name = "PATH", requires = "resolve")]
+    pub docker_config: Option<PathBuf>,
+    /// With --resolve: time allowed for the registry lookups of one input (its documents are resolved together).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = Span::parse)]
+    pub resolve_timeout: Span,
+}
+
+impl Default for FactArgs {
+    /// Offline: the configuration's facts only.
+    fn default() -> Self {
+        FactArgs {
+            images: Vec::new(),
+            resolve: false,
+            docker_config: None,
+            resolve_timeout: Span(std::time::Duration::from_secs(30)),
+        }
+    }
 }
 
 /// Report formats.
@@ -128,20 +149,26 @@ pub enum ReviewError {
 }
 
 /// The reviewer `args` and `config` ask for: the configured policy with the
-/// command-line overrides, and the image facts of `crate::resolver`: the
-/// offline ones, and with `--resolve` the registries for every other image,
-/// with the Docker config's credentials (`--docker-config`, or
-/// `$DOCKER_CONFIG/config.json` or `~/.docker/config.json` when present).
+/// command-line overrides, and the facts [`reviewer_with`] finds.
 pub fn reviewer(args: &ReviewArgs, config: &Config) -> Result<Reviewer, ReviewError> {
     let mut policy = config.policy();
     policy.mode = args.mode.unwrap_or(policy.mode);
     policy.strategy = args.strategy.unwrap_or(policy.strategy);
     policy.scope = args.scope.unwrap_or(policy.scope);
-    let offline = crate::resolver::offline(config, &args.images).map_err(ResolverError::from)?;
-    if !args.resolve {
+    reviewer_with(policy, config, &args.facts)
+}
+
+/// A reviewer applying `policy` with the image facts of `crate::resolver`:
+/// the offline ones (the configuration's, each `--images` file over them),
+/// and with `--resolve` the registries for every other image, with the
+/// Docker config's credentials (`--docker-config`, or
+/// `$DOCKER_CONFIG/config.json` or `~/.docker/config.json` when present).
+pub fn reviewer_with(policy: Policy, config: &Config, facts: &FactArgs) -> Result<Reviewer, ReviewError> {
+    let offline = crate::resolver::offline(config, &facts.images).map_err(ResolverError::from)?;
+    if !facts.resolve {
         return Ok(Reviewer::new(policy, offline));
     }
-    let docker_config = match args.docker_config.as_deref() {
+    let docker_config = match facts.docker_config.as_deref() {
         Some(path) => DockerConfigCredentials::from_path(path)?,
         None => DockerConfigCredentials::from_default_location()?,
     };
@@ -157,7 +184,7 @@ pub fn reviewer(args: &ReviewArgs, config: &Config) -> Result<Reviewer, ReviewEr
     };
     let source = FactSource::Resolver {
         resolver,
-        timeout: args.resolve_timeout.get(),
+        timeout: facts.resolve_timeout.get(),
         runtime,
     };
     Ok(Reviewer::with_source(policy, source))
@@ -219,7 +246,7 @@ pub fn run(args: &ReviewArgs, config: &Config, config_path: Option<&PathBuf>) ->
     }
     let reviewer = reviewer(args, config)?;
     // Image facts and configuration living beside the manifests are not manifests.
-    let skip: Vec<PathBuf> = args.images.iter().chain(config_path).cloned().collect();
+    let skip: Vec<PathBuf> = args.facts.images.iter().chain(config_path).cloned().collect();
     let mut review = review(&reviewer, &filenames, &args.chart, &skip);
     for problem in &review.problems {
         eprintln!("entrypoint-guard: {problem}");

@@ -12,7 +12,7 @@ use super::documents::{self, Chunk, ParseError};
 use super::locate::Locator;
 use super::model::{DocumentReview, FileReview, Item, Problem};
 use super::source::Source;
-use crate::engine::{self, Finding, Lookups, Mode, Policy};
+use crate::engine::{self, Finding, Inspection, Lookups, Mode, Policy};
 use crate::image::{Facts, OfflineResolver, Resolver};
 
 /// Where a [`Reviewer`] gets image facts.
@@ -92,6 +92,19 @@ impl Reviewer {
     /// The policy in force.
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// Inspects each of `objects` (documents already parsed) as `review`
+    /// does, their images looked up together: one round of lookups under
+    /// one deadline. For front ends that read objects themselves (`krm`).
+    pub fn inspect(&self, objects: &[&Value]) -> Vec<Inspection> {
+        let docs: Vec<Option<&Value>> = objects.iter().map(|o| Some(*o)).collect();
+        let facts = self.facts.facts(&docs, &self.policy);
+        objects
+            .iter()
+            .zip(facts)
+            .map(|(object, facts)| engine::inspect(object, &facts, &self.policy, Mode::Fix))
+            .collect()
     }
 
     /// Reviews every document of `source`. Documents that do not parse are
