@@ -6,6 +6,8 @@
 //!
 //! `cargo bench --bench admission` prints the numbers; nothing is asserted.
 
+use entrypoint_guard::admission::Schema;
+use entrypoint_guard::engine::Kinds;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -19,11 +21,11 @@ mod fixtures;
 
 /// What `serve` does for one body, minus HTTP, metrics and logging.
 fn handle(body: &[u8], resolver: &OfflineResolver, policy: &Policy) -> Vec<u8> {
-    let mut request = match admission::decode_lean(body) {
+    let mut request = match admission::decode_lean(body, &Schema::builtin()) {
         Ok(request) => request,
         Err(e) => return e.to_string().into_bytes(),
     };
-    let verdict = match request.take_object() {
+    let verdict = match request.take_object(&Kinds::builtin()) {
         Ok(object) => {
             let old = request.take_old_object();
             let needed = engine::lookups(&object, old.as_ref(), request.namespace.as_deref(), policy);
@@ -67,10 +69,10 @@ fn stages(c: &mut Criterion) {
         b.iter(|| admission::decode(black_box(&body)).unwrap())
     });
     group.bench_function("decode-lean", |b| {
-        b.iter(|| admission::decode_lean(black_box(&body)).unwrap())
+        b.iter(|| admission::decode_lean(black_box(&body), &Schema::builtin()).unwrap())
     });
-    let mut request: AdmissionRequest = admission::decode_lean(&body).unwrap();
-    let object = request.take_object().unwrap();
+    let mut request: AdmissionRequest = admission::decode_lean(&body, &Schema::builtin()).unwrap();
+    let object = request.take_object(&Kinds::builtin()).unwrap();
     let facts = resolver.resolve_now(&engine::lookups(&object, None, None, &policy).images);
     group.bench_function("images+context+resolve", |b| {
         b.iter(|| {

@@ -7,6 +7,8 @@
 //!
 //! `cargo run --release --example admission_cost -- REVIEW.json [FACTS.yaml] [ITERATIONS]`
 
+use entrypoint_guard::admission::Schema;
+use entrypoint_guard::engine::Kinds;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -39,9 +41,9 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut spent = [Duration::ZERO; 5];
     for _ in 0..iterations {
         let t0 = Instant::now();
-        let mut request = admission::decode_lean(&body)?;
+        let mut request = admission::decode_lean(&body, &Schema::builtin())?;
         let t1 = Instant::now();
-        let Ok(object) = request.take_object() else {
+        let Ok(object) = request.take_object(&Kinds::builtin()) else {
             return Err("this review is not inspected (operation, kind or subresource)".into());
         };
         let old = request.take_old_object();

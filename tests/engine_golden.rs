@@ -4,6 +4,7 @@
 //! the webhook does.
 
 use entrypoint_guard::config;
+use entrypoint_guard::engine::Kinds;
 use entrypoint_guard::engine::{Inspection, Mode, Policy, inspect, inspect_update};
 use entrypoint_guard::image::Facts;
 use serde_json::{Value, json};
@@ -48,7 +49,7 @@ fn golden(fixture: &str) -> Value {
     let inspection = run(&object, old);
     let mut fixed = object.clone();
     json_patch::patch(&mut fixed, &inspection.patch).expect("patch applies");
-    let specs = entrypoint_guard::engine::workload::pod_specs(&fixed);
+    let specs = entrypoint_guard::engine::workload::pod_specs(&fixed, &Kinds::builtin());
     assert_eq!(specs.len(), 1, "{fixture}: one pod spec");
     let spec = fixed.pointer(&specs[0].spec).unwrap();
     let again = run(&fixed, old);

@@ -2,6 +2,7 @@
 //! it owns, and standard RFC 6902 (checked with an independent implementation,
 //! Python's `jsonpatch`).
 
+use entrypoint_guard::engine::Kinds;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -103,7 +104,7 @@ fn policy() -> impl Strategy<Value = Policy> {
 /// metadata the patch had to create.
 fn outside_owned_fields(object: &Value, policy: &Policy) -> Value {
     let mut o = object.clone();
-    for at in workload::pod_specs(object) {
+    for at in workload::pod_specs(object, &Kinds::builtin()) {
         for list in ["containers", "initContainers"] {
             if let Some(Value::Array(cs)) = o.pointer_mut(&format!("{}/{list}", at.spec)) {
                 for c in cs.iter_mut().filter_map(Value::as_object_mut) {
@@ -153,7 +154,7 @@ proptest! {
         let (fixed, inspection) = fix(&object, &facts, &policy);
         prop_assert_eq!(outside_owned_fields(&fixed, &policy), outside_owned_fields(&object, &policy));
         // Ephemeral containers are never touched.
-        let specs = workload::pod_specs(&object);
+        let specs = workload::pod_specs(&object, &Kinds::builtin());
         for at in specs {
             let p = format!("{}/ephemeralContainers", at.spec);
             prop_assert_eq!(fixed.pointer(&p), object.pointer(&p));
@@ -163,7 +164,7 @@ proptest! {
         prop_assert!(audit.patch.is_empty());
         prop_assert_eq!(&audit.proposed, &inspection.proposed);
         let annotated = std::iter::once(String::new())
-            .chain(workload::pod_specs(&object).into_iter().map(|at| at.template))
+            .chain(workload::pod_specs(&object, &Kinds::builtin()).into_iter().map(|at| at.template))
             .any(|at| object.pointer(&format!("{at}/metadata/annotations/entrypoint-guard.io~1mode")).is_some());
         if !annotated {
             prop_assert_eq!(&inspection.patch, &inspection.proposed);

@@ -6,8 +6,10 @@
 //! objects with every shape the engine treats differently, on CREATE and on
 //! UPDATE (with the `oldObject` decoded the same way).
 
+use entrypoint_guard::admission::Schema;
 use entrypoint_guard::admission::{self, AdmissionRequest, DecodeError, decode, decode_lean};
 use entrypoint_guard::config::server::OnError;
+use entrypoint_guard::engine::Kinds;
 use entrypoint_guard::engine::{
     self, ImageFilter, Mode, Policy, Scope, Strategy as FixStrategy, UnknownImages, workload,
 };
@@ -119,7 +121,7 @@ type Decoder = fn(&[u8]) -> Result<AdmissionRequest, DecodeError>;
 /// Checks that both decodes lead to the same answer for `body`; returns how
 /// many inspections were compared.
 fn same_answer(body: &[u8], seed: usize) -> usize {
-    let decoders: [Decoder; 2] = [decode, decode_lean];
+    let decoders: [Decoder; 2] = [decode, |body| decode_lean(body, &Schema::builtin())];
     let [full, lean] = decoders.map(|d| d(body));
     let (mut full, mut lean) = match (full, lean) {
         (Ok(full), Ok(lean)) => (full, lean),
@@ -138,7 +140,7 @@ fn same_answer(body: &[u8], seed: usize) -> usize {
         "both decodes keep the oldObject"
     );
     let (full_old, lean_old) = (full_old.as_ref(), lean_old.as_ref());
-    let (full, lean) = match (full.take_object(), lean.take_object()) {
+    let (full, lean) = match (full.take_object(&Kinds::builtin()), lean.take_object(&Kinds::builtin())) {
         (Ok(full), Ok(lean)) => (full, lean),
         (full, lean) => {
             assert_eq!(full.map(|_| ()), lean.map(|_| ()), "the same reason not to inspect");
@@ -193,8 +195,8 @@ fn every_fixture_gets_the_same_answer_and_the_same_patch() {
             same_answer(&body, seed);
         }
         // The fixture's own images, all wrapped and with digests: a real patch.
-        let mut request = decode_lean(&body).unwrap();
-        if let Ok(object) = request.take_object() {
+        let mut request = decode_lean(&body, &Schema::builtin()).unwrap();
+        if let Ok(object) = request.take_object(&Kinds::builtin()) {
             let old = request.take_old_object();
             let images = images(&object, old.as_ref(), &Policy::default());
             let facts = images.iter().map(|i| (i.clone(), facts_variant(0))).collect();
@@ -245,7 +247,7 @@ fn skipped_parts_are_checked_like_a_full_decode() {
     ];
     for insert in refused {
         let body = with_status_member(insert);
-        let (full, lean) = (decode(&body), decode_lean(&body));
+        let (full, lean) = (decode(&body), decode_lean(&body, &Schema::builtin()));
         assert!(full.is_err(), "{insert}: the full decode refuses it");
         assert_eq!(full, lean, "{insert}");
     }
@@ -253,7 +255,7 @@ fn skipped_parts_are_checked_like_a_full_decode() {
     let at = invalid_utf8.iter().position(|&b| b == 0xc3).unwrap();
     invalid_utf8[at] = 0xff;
     assert!(decode(&invalid_utf8).is_err());
-    assert_eq!(decode(&invalid_utf8), decode_lean(&invalid_utf8));
+    assert_eq!(decode(&invalid_utf8), decode_lean(&invalid_utf8, &Schema::builtin()));
 
     let accepted = [
         "\"pair\": \"\\ud83d\\ude00 \\u00e9\",",
@@ -262,7 +264,10 @@ fn skipped_parts_are_checked_like_a_full_decode() {
     ];
     for insert in accepted {
         let body = with_status_member(insert);
-        assert!(decode(&body).is_ok() && decode_lean(&body).is_ok(), "{insert}");
+        assert!(
+            decode(&body).is_ok() && decode_lean(&body, &Schema::builtin()).is_ok(),
+            "{insert}"
+        );
         same_answer(&body, 0);
     }
 }
@@ -443,11 +448,14 @@ fn template() -> impl Strategy<Value = Value> {
 /// The kinds generated: `(apiVersion, kind, template pointer)` of every
 /// kind of the engine's table (so a kind added there is proven to decode
 /// the same), and one kind it does not inspect.
-fn kinds() -> Vec<(String, &'static str, &'static str)> {
-    workload::KINDS
+fn kinds() -> Vec<(String, String, String)> {
+    Kinds::builtin()
         .iter()
-        .map(|k| (k.api_version(), k.kind, k.template))
-        .chain([("v1".to_string(), "ConfigMap", "/spec/template")])
+        .map(|k| {
+            let spec = k.pod_specs[0].to_string();
+            (k.api_version(), k.kind.clone(), k.pod_specs[0].template_of(&spec))
+        })
+        .chain([("v1".to_string(), "ConfigMap".to_string(), "/spec/template".to_string())])
         .collect()
 }
 
@@ -507,7 +515,7 @@ fn any_object() -> impl Strategy<Value = Value> {
 fn pinned_copy(object: &Value) -> Value {
     const DIGEST: &str = "sha256:5555555555555555555555555555555555555555555555555555555555555555";
     let mut old = object.clone();
-    for at in workload::pod_specs(object) {
+    for at in workload::pod_specs(object, &Kinds::builtin()) {
         let mut record = Map::new();
         for list in ["initContainers", "containers"] {
             let Some(Value::Array(containers)) = old.pointer_mut(&format!("{}/{list}", at.spec)) else {

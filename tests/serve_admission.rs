@@ -6,6 +6,8 @@
 #[path = "support/serve.rs"]
 mod support;
 
+use entrypoint_guard::admission::Schema;
+use entrypoint_guard::engine::Kinds;
 use entrypoint_guard::engine::{Mode, workload};
 use serde_json::{Value, json};
 use support::*;
@@ -13,7 +15,7 @@ use support::*;
 const RESOLVED: &str = "entrypoint-guard.io/resolved-images";
 
 fn pod_spec(object: &Value) -> &Value {
-    let specs = workload::pod_specs(object);
+    let specs = workload::pod_specs(object, &Kinds::builtin());
     assert_eq!(specs.len(), 1, "one pod spec in {}", object["kind"]);
     object.pointer(&specs[0].spec).unwrap()
 }
@@ -75,7 +77,7 @@ fn assert_fixed(stem: &str, original: &Value, fixed: &Value) {
 
     // Undo the expected changes: what is left must be the original, byte for byte.
     let mut undone = fixed.clone();
-    let spec_at = workload::pod_specs(&undone)[0].spec.clone();
+    let spec_at = workload::pod_specs(&undone, &Kinds::builtin())[0].spec.clone();
     let spec = undone.pointer_mut(&spec_at).unwrap();
     for (list, containers) in [
         ("initContainers", &before["initContainers"]),
@@ -284,15 +286,15 @@ fn the_engine_sees_the_object_exactly_as_the_api_server_sent_it() {
         let raw = serde_json::to_vec(&review).unwrap();
         let sent = review["request"].get("object").filter(|o| !o.is_null());
         // What the server uses: only the parts the engine reads, each as sent.
-        let mut lean = entrypoint_guard::admission::decode_lean(&raw).unwrap();
+        let mut lean = entrypoint_guard::admission::decode_lean(&raw, &Schema::builtin()).unwrap();
         let Some(object) = lean.object.as_ref() else {
             assert_eq!(sent, None, "{stem}");
             continue;
         };
         let sent = sent.unwrap_or_else(|| panic!("{stem}: an object from nothing"));
         assert!(is_pruned_copy(object, sent), "{stem}: {object:#}");
-        for (i, spec) in workload::pod_specs(sent).iter().enumerate() {
-            let at = &workload::pod_specs(object)[i];
+        for (i, spec) in workload::pod_specs(sent, &Kinds::builtin()).iter().enumerate() {
+            let at = &workload::pod_specs(object, &Kinds::builtin())[i];
             assert_eq!(at, spec, "{stem}: the pod specs are where they were");
             for list in ["initContainers", "containers"] {
                 let kept = object.pointer(&format!("{}/{list}", at.spec));
@@ -315,12 +317,12 @@ fn the_engine_sees_the_object_exactly_as_the_api_server_sent_it() {
                 "{stem}: {field}"
             );
         }
-        if let Ok(object) = lean.take_object() {
+        if let Ok(object) = lean.take_object(&Kinds::builtin()) {
             assert_eq!(object["kind"], review["request"]["kind"]["kind"], "{stem}");
         }
         // The whole decode (tests, tools) hands the object over unchanged.
         let mut whole = entrypoint_guard::admission::decode(&raw).unwrap();
-        if let Ok(object) = whole.take_object() {
+        if let Ok(object) = whole.take_object(&Kinds::builtin()) {
             assert_eq!(&object, sent, "{stem}: handed to the engine unchanged");
         }
     }

@@ -9,18 +9,19 @@
 #[path = "support/serve.rs"]
 mod support;
 
+use entrypoint_guard::engine::Kinds;
 use entrypoint_guard::engine::{Scope, workload};
 use serde_json::{Value, json};
 use support::*;
 
 fn pod_spec(object: &Value) -> &Value {
-    let specs = workload::pod_specs(object);
+    let specs = workload::pod_specs(object, &Kinds::builtin());
     assert_eq!(specs.len(), 1, "one pod spec in {}", object["kind"]);
     object.pointer(&specs[0].spec).unwrap()
 }
 
 fn pod_spec_mut(object: &mut Value) -> &mut Value {
-    let at = workload::pod_specs(object)[0].spec.clone();
+    let at = workload::pod_specs(object, &Kinds::builtin())[0].spec.clone();
     object.pointer_mut(&at).unwrap()
 }
 

@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use crate::engine::{self, Finding, Held, Mode, Policy};
 use crate::image::Facts;
-pub use prune::Pruned;
+pub use prune::{Pruned, Schema};
 pub use request::{
     API_VERSION, AdmissionRequest, DecodeError, GroupVersionKind, KIND, Operation, Skip, decode, decode_lean,
 };

@@ -7,19 +7,20 @@
 //! *validates* everything else without building it:
 //!
 //! - every level on the way to a pod spec (the object, its `spec`, a
-//!   `template` or `jobTemplate`: each key of a template path in the
-//!   engine's table of kinds, [`workload::KINDS`]) keeps those keys, `kind`,
-//!   `apiVersion`, `metadata` (its `annotations`, `namespace`, `name`,
-//!   `generateName` and `ownerReferences`: the engine never patches a
-//!   controller-owned object and names it and its owner), and `items` (a
-//!   `List`'s objects, walked the same way);
+//!   `template`: each key of a pod-spec path of a kind in the table,
+//!   [`Schema::of`]) keeps those keys, `kind`, `apiVersion`, `metadata` (its
+//!   `annotations`, `namespace`, `name`, `generateName` and
+//!   `ownerReferences`: the engine never patches a controller-owned object
+//!   and names it and its owner), and `items` (a `List`'s objects, walked the
+//!   same way); under a key a path follows with `*` (`tasks/*`), every element
+//!   (or member) is such a level;
 //! - and, as it may be the pod spec, `containers` and `initContainers`
 //!   (each container's `name`, `image`, `command` and `args`),
 //!   `imagePullSecrets` and `serviceAccountName`.
 //!
-//! The schema is a union over every kind of the table, derived from it, so
-//! it needs no `kind` up front (which may come after `spec`), and a kind
-//! added to the table is kept without a change here. What is
+//! The schema is a union over every kind of the table (the built-in kinds
+//! and the configured custom ones), derived from it, so it needs no `kind`
+//! up front (which may come after `spec`). What is
 //! kept is kept whole and in place: arrays keep every element (pointers into
 //! them do not move), a kept key of the wrong type (a `spec` that is a
 //! string, say) is kept as it is, and a map stays a map even when nothing in
@@ -38,11 +39,14 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use std::cell::RefCell;
+use std::sync::{Arc, LazyLock};
+
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::engine::workload;
+use crate::engine::kinds::{Kinds, Token};
 
 /// An object decoded along the engine's schema (see the module docs).
 #[derive(Clone, Debug, PartialEq)]
@@ -54,18 +58,91 @@ impl From<Pruned> for Value {
     }
 }
 
+/// Which keys lead to pod specs in some kind of a table: the decode schema.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schema {
+    /// Keys on the way from an object to a pod spec: `spec`, `template`, `jobTemplate`, ...
+    path: Vec<String>,
+    /// Keys a path follows with `*`: every element or member under them is on the way.
+    wild: Vec<String>,
+}
+
+static BUILTIN: LazyLock<Arc<Schema>> = LazyLock::new(|| Arc::new(Schema::of(&Kinds::builtin())));
+
+thread_local! {
+    /// The schema [`Pruned`] decodes with on this thread, when not the built-in one.
+    static CURRENT: RefCell<Option<Arc<Schema>>> = const { RefCell::new(None) };
+}
+
+impl Schema {
+    /// The schema of the kinds in `kinds`.
+    pub fn of(kinds: &Kinds) -> Schema {
+        let mut schema = Schema {
+            path: Vec::new(),
+            wild: Vec::new(),
+        };
+        let add = |list: &mut Vec<String>, key: &str| {
+            if !list.iter().any(|k| k == key) {
+                list.push(key.to_string());
+            }
+        };
+        for pattern in kinds.iter().flat_map(|k| &k.pod_specs) {
+            let tokens = pattern.tokens();
+            for (i, token) in tokens.iter().enumerate() {
+                if let Token::Key(key) = token {
+                    add(&mut schema.path, key);
+                    if tokens.get(i + 1) == Some(&Token::Any) {
+                        add(&mut schema.wild, key);
+                    }
+                }
+            }
+        }
+        schema
+    }
+
+    /// The schema of the built-in kinds.
+    pub fn builtin() -> Arc<Schema> {
+        BUILTIN.clone()
+    }
+
+    /// Runs `f` (which decodes [`Pruned`] values) with this schema.
+    pub fn decode_with<R>(self: &Arc<Self>, f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<Arc<Schema>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let previous = self.0.take();
+                CURRENT.with(|c| *c.borrow_mut() = previous);
+            }
+        }
+        let _restore = Restore(CURRENT.with(|c| c.replace(Some(Arc::clone(self)))));
+        f()
+    }
+}
+
+/// `Pruned` is decoded through `Deserialize` (inside a derived request
+/// type), which takes no seed: the schema comes from [`Schema::decode_with`]
+/// on this thread, else it is the built-in one.
 impl<'de> Deserialize<'de> for Pruned {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Node::Path.deserialize(deserializer).map(Pruned)
+        let schema = CURRENT.with(|c| c.borrow().clone()).unwrap_or_else(Schema::builtin);
+        At {
+            node: Node::Path,
+            schema: &schema,
+        }
+        .deserialize(deserializer)
+        .map(Pruned)
     }
 }
 
 /// Where in the schema a value sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Node {
-    /// A level on a template path (an object, a workload spec, a template,
-    /// a pod spec): may hold metadata, the next level, a pod spec's fields, items.
+    /// A level on the way to a pod spec (an object, a workload spec, a
+    /// template, a pod spec): may hold metadata, the next level, a pod
+    /// spec's fields, items.
     Path,
+    /// Under a key a path follows with `*`: every element or member is a [`Node::Path`].
+    Wild,
     /// `metadata`.
     Metadata,
     /// `containers` / `initContainers`: an array of containers.
@@ -78,55 +155,56 @@ enum Node {
     Keep,
 }
 
-impl Node {
+/// A node of the schema, with the schema.
+#[derive(Clone, Copy)]
+struct At<'s> {
+    node: Node,
+    schema: &'s Schema,
+}
+
+impl<'s> At<'s> {
+    fn at(self, node: Node) -> At<'s> {
+        At { node, ..self }
+    }
+
     /// What a member `key` of a map at this node is, or `None` to skip it.
-    fn member(self, key: &str) -> Option<Node> {
-        match (self, key) {
-            (Node::Path, "kind" | "apiVersion" | "imagePullSecrets" | "serviceAccountName") => Some(Node::Keep),
-            (Node::Path, "metadata") => Some(Node::Metadata),
-            (Node::Path, "items") => Some(Node::Items),
-            (Node::Path, "containers" | "initContainers") => Some(Node::Containers),
-            (Node::Path, key) if template_path_keys().contains(&key) => Some(Node::Path),
-            (Node::Metadata, "annotations" | "namespace" | "name" | "generateName" | "ownerReferences") => {
-                Some(Node::Keep)
-            }
-            (Node::Container, "name" | "image" | "command" | "args") => Some(Node::Keep),
-            _ => None,
-        }
+    fn member(self, key: &str) -> Option<At<'s>> {
+        let has = |list: &[String]| list.iter().any(|k| k == key);
+        let node = match (self.node, key) {
+            (Node::Wild, _) => Node::Path,
+            (Node::Path, "kind" | "apiVersion" | "imagePullSecrets" | "serviceAccountName") => Node::Keep,
+            (Node::Path, "metadata") => Node::Metadata,
+            (Node::Path, "items") => Node::Items,
+            (Node::Path, "containers" | "initContainers") => Node::Containers,
+            (Node::Path, _) if has(&self.schema.wild) => Node::Wild,
+            (Node::Path, _) if has(&self.schema.path) => Node::Path,
+            (Node::Metadata, "annotations" | "namespace" | "name" | "generateName" | "ownerReferences") => Node::Keep,
+            (Node::Container, "name" | "image" | "command" | "args") => Node::Keep,
+            _ => return None,
+        };
+        Some(self.at(node))
     }
 
     /// What each element of an array at this node is, if the node is an array.
-    fn element(self) -> Option<Node> {
-        match self {
-            Node::Containers => Some(Node::Container),
-            Node::Items => Some(Node::Path),
+    fn element(self) -> Option<At<'s>> {
+        match self.node {
+            Node::Containers => Some(self.at(Node::Container)),
+            Node::Items | Node::Wild => Some(self.at(Node::Path)),
             _ => None,
         }
     }
+
+    /// Whether this node expects an array (a map given to it is kept whole).
+    fn expects_array(self) -> bool {
+        matches!(self.node, Node::Containers | Node::Items)
+    }
 }
 
-/// Every key on the way from an object to its pod spec, in any kind of
-/// [`workload::KINDS`]: `spec`, `template`, `jobTemplate`.
-fn template_path_keys() -> &'static [&'static str] {
-    static KEYS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
-        let mut keys: Vec<&'static str> = Vec::new();
-        for kind in &workload::KINDS {
-            for key in kind.template.split('/').skip(1).chain(["spec"]) {
-                if !keys.contains(&key) {
-                    keys.push(key);
-                }
-            }
-        }
-        keys
-    });
-    &KEYS
-}
-
-impl<'de> DeserializeSeed<'de> for Node {
+impl<'de> DeserializeSeed<'de> for At<'_> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        if self == Node::Keep {
+        if self.node == Node::Keep {
             return Value::deserialize(deserializer);
         }
         deserializer.deserialize_any(self)
@@ -135,7 +213,7 @@ impl<'de> DeserializeSeed<'de> for Node {
 
 /// Scalars become what `Value` makes of them; maps and arrays follow the
 /// schema, or are kept whole where the schema expects the other shape.
-impl<'de> Visitor<'de> for Node {
+impl<'de> Visitor<'de> for At<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -179,7 +257,7 @@ impl<'de> Visitor<'de> for Node {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let element = self.element().unwrap_or(Node::Keep);
+        let element = self.element().unwrap_or(self.at(Node::Keep));
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         while let Some(value) = seq.next_element_seed(element)? {
             out.push(value);
@@ -190,9 +268,13 @@ impl<'de> Visitor<'de> for Node {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         // An array node given a map keeps it whole, like any unexpected shape.
-        let whole = self.element().is_some();
+        let whole = self.expects_array();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            let node = if whole { Some(Node::Keep) } else { self.member(&key) };
+            let node = if whole {
+                Some(self.at(Node::Keep))
+            } else {
+                self.member(&key)
+            };
             match node {
                 Some(node) => {
                     let value = map.next_value_seed(node)?;
@@ -315,30 +397,59 @@ impl<'de> DeserializeSeed<'de> for ValidKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::kinds::{Kind, PRESETS};
+    use crate::engine::workload::{self, tests::object_of};
     use serde_json::json;
 
     #[test]
-    fn the_pod_spec_of_every_kind_of_the_table_is_kept() {
-        for kind in &workload::KINDS {
-            let mut object = json!({"apiVersion": kind.api_version(), "kind": kind.kind, "status": {"x": 1}});
-            let mut at = &mut object;
-            for key in format!("{}/spec", kind.template).split('/').skip(1) {
-                at = &mut at[key];
-                at["noise"] = json!([1, 2]);
+    fn the_pod_specs_of_every_kind_of_the_table_are_kept() {
+        let kinds = Kinds::with_custom(
+            PRESETS
+                .iter()
+                .flat_map(|p| p.kinds)
+                .map(|k| Kind::from_row(k, true))
+                .collect(),
+        )
+        .unwrap();
+        let schema = Arc::new(Schema::of(&kinds));
+        let pod_spec = json!({"containers": [{"name": "c", "image": "i", "command": ["run"], "env": []}],
+            "serviceAccountName": "sa", "volumes": []});
+        let kept = json!({"containers": [{"name": "c", "image": "i", "command": ["run"]}], "serviceAccountName": "sa"});
+        for kind in kinds.iter() {
+            let (mut object, specs) = object_of(kind);
+            object["status"] = json!({"x": 1});
+            for spec in &specs {
+                // Something to drop on every level on the way to the pod spec.
+                let mut at = String::new();
+                for token in spec.split('/').skip(1) {
+                    at = format!("{at}/{token}");
+                    if let Some(Value::Object(level)) = object.pointer_mut(&at) {
+                        level.insert("noise".into(), json!([1, 2]));
+                    }
+                }
+                *object.pointer_mut(spec).unwrap() = pod_spec.clone();
             }
-            *at = json!({"containers": [{"name": "c", "image": "i", "command": ["run"], "env": []}],
-                "serviceAccountName": "sa", "volumes": []});
-            let pruned: Pruned = serde_json::from_value(object.clone()).unwrap();
-            let specs = workload::pod_specs(&pruned.0);
-            assert_eq!(specs.len(), 1, "{}: {}", kind.kind, pruned.0);
-            let spec = &pruned.0.pointer(&specs[0].spec).unwrap();
-            assert_eq!(
-                **spec,
-                json!({"containers": [{"name": "c", "image": "i", "command": ["run"]}], "serviceAccountName": "sa"}),
-                "{}",
-                kind.kind
-            );
-            assert!(pruned.0.get("status").is_none());
+            let decode = |schema: &Arc<Schema>| -> Value {
+                let pruned: Pruned = schema.decode_with(|| serde_json::from_value(object.clone())).unwrap();
+                pruned.0
+            };
+            let pruned = decode(&schema);
+            let found: Vec<String> = workload::pod_specs(&pruned, &kinds)
+                .into_iter()
+                .map(|at| at.spec)
+                .collect();
+            assert_eq!(found, specs, "{}: {pruned}", kind.resource());
+            for spec in &specs {
+                assert_eq!(pruned.pointer(spec), Some(&kept), "{}", kind.resource());
+            }
+            assert!(pruned.get("status").is_none());
+            // The built-in schema keeps the built-in kinds' pod specs, and is
+            // what a decode without a schema of its own uses.
+            if !kind.custom {
+                assert_eq!(decode(&Schema::builtin()), pruned, "{}", kind.kind);
+                let plain: Pruned = serde_json::from_value(object.clone()).unwrap();
+                assert_eq!(plain.0, pruned, "{}", kind.kind);
+            }
         }
     }
 }

@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::Value;
 
+use super::kinds::listable;
 use super::list;
 use super::ownership;
 use super::progress::{Progress, Silent};
 use super::report::{AuditError, AuditReport, AuditedObject};
-use crate::engine::workload::{KINDS, Kind};
-use crate::engine::{self, Mode, Policy};
+use crate::engine::{self, Kind, Kinds, Mode, Policy};
 use crate::image::Resolver;
 
 /// What to audit and how hard to push the API server.
@@ -59,7 +59,8 @@ impl Default for AuditOptions {
     }
 }
 
-/// Audits the cluster behind `client`: lists every kind in [`KINDS`] in the
+/// Audits the cluster behind `client`: lists every kind of `policy.kinds`
+/// (the built-in kinds, and the custom kinds the API server serves) in the
 /// requested namespaces, resolves images with `resolver` and runs
 /// [`engine::inspect`] under `policy`. Never fails as a whole: what could not
 /// be listed is in [`AuditReport::errors`].
@@ -81,7 +82,7 @@ pub async fn run_with_progress(
     progress: &dyn Progress,
 ) -> AuditReport {
     let mut report = AuditReport::default();
-    let objects = list_everything(client, options, progress, &mut report).await;
+    let objects = list_everything(client, options, &policy.kinds, progress, &mut report).await;
     report.summary.listed = objects.len();
 
     let listed = ownership::uids(&objects);
@@ -114,9 +115,10 @@ pub async fn run_with_progress(
         .collect()
         .await;
     report.objects = inspected.into_iter().flatten().collect();
+    let rank = |kind: &str| policy.kinds.rank(kind);
     report
         .objects
-        .sort_by(|a, b| (&a.namespace, kind_rank(&a.kind), &a.name).cmp(&(&b.namespace, kind_rank(&b.kind), &b.name)));
+        .sort_by(|a, b| (&a.namespace, rank(&a.kind), &a.name).cmp(&(&b.namespace, rank(&b.kind), &b.name)));
     report.summary.with_findings = report.objects.len();
     report.summary.findings = report.objects.iter().map(|o| o.findings.len()).sum();
     report.summary.errors = report.errors.len();
@@ -128,6 +130,7 @@ pub async fn run_with_progress(
 async fn list_everything(
     client: &kube::Client,
     options: &AuditOptions,
+    kinds: &Kinds,
     progress: &dyn Progress,
     report: &mut AuditReport,
 ) -> Vec<Value> {
@@ -140,9 +143,10 @@ async fn list_everything(
             scopes.push(Some(ns.clone()));
         }
     }
-    let jobs: Vec<(Option<String>, &'static Kind)> = scopes
+    let kinds = listable(client, kinds, report).await;
+    let jobs: Vec<(Option<String>, &Kind)> = scopes
         .iter()
-        .flat_map(|scope| KINDS.iter().map(move |kind| (scope.clone(), kind)))
+        .flat_map(|scope| kinds.iter().map(move |kind| (scope.clone(), kind)))
         .collect();
     let total = jobs.len();
     let done = AtomicUsize::new(0);
@@ -157,7 +161,7 @@ async fn list_everything(
                 let started = Instant::now();
                 let listing = list::list(client, kind, scope.as_deref(), paging).await;
                 tracing::debug!(
-                    kind = kind.kind,
+                    kind = %kind.kind,
                     namespace = scope.as_deref().unwrap_or("*"),
                     items = listing.items.len(),
                     pages = listing.pages,
@@ -176,7 +180,7 @@ async fn list_everything(
     for (scope, kind, listing) in listings {
         if let Some(failure) = listing.failure {
             let error = AuditError {
-                kind: kind.kind.to_string(),
+                kind: kind.kind.clone(),
                 resource: kind.resource(),
                 namespace: scope,
                 reason: failure.reason,
@@ -230,10 +234,6 @@ async fn inspect_one(
         proposed: inspection.proposed,
         object,
     })
-}
-
-fn kind_rank(kind: &str) -> usize {
-    KINDS.iter().position(|k| k.kind == kind).unwrap_or(KINDS.len())
 }
 
 fn describe(object: &Value) -> String {

@@ -9,7 +9,7 @@ use kube::api::ListParams;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::engine::workload::Kind;
+use crate::engine::Kind;
 
 /// Why a listing failed, in the few classes a reader acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -160,7 +160,7 @@ pub(crate) fn with_type_meta(item: Value, kind: &Kind) -> Value {
     let Value::Object(fields) = item else { return item };
     let mut out = Map::with_capacity(fields.len() + 2);
     out.insert("apiVersion".into(), Value::String(kind.api_version()));
-    out.insert("kind".into(), Value::String(kind.kind.to_string()));
+    out.insert("kind".into(), Value::String(kind.kind.clone()));
     for (key, value) in fields {
         if key != "apiVersion" && key != "kind" {
             out.insert(key, value);
@@ -169,7 +169,7 @@ pub(crate) fn with_type_meta(item: Value, kind: &Kind) -> Value {
     Value::Object(out)
 }
 
-fn classify(e: &kube::Error) -> ListFailure {
+pub(crate) fn classify(e: &kube::Error) -> ListFailure {
     match e {
         kube::Error::Api(status) => {
             let reason = match status.code {
@@ -205,10 +205,8 @@ mod tests {
     #[test]
     fn type_meta_leads_and_every_field_is_kept() {
         let item = json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {"y": 2}});
-        let typed = with_type_meta(
-            item,
-            crate::engine::workload::kind_of(Some("apps/v1"), "Deployment").unwrap(),
-        );
+        let kinds = crate::engine::Kinds::builtin();
+        let typed = with_type_meta(item, kinds.find(Some("apps/v1"), "Deployment").unwrap());
         let keys: Vec<_> = typed.as_object().unwrap().keys().cloned().collect();
         assert_eq!(keys, ["apiVersion", "kind", "metadata", "spec", "status"]);
         assert_eq!(typed["apiVersion"], "apps/v1");

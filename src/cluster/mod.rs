@@ -1,9 +1,11 @@
 //! A live cluster: connecting to its API server (one place for `audit` and
-//! `serve`), listing every supported kind page by page, and the audit of
+//! `serve`), listing every kind of the policy's table page by page (custom
+//! kinds where discovery finds them served), and the audit of
 //! what it holds ([`audit::run`]), which the `audit` command and
 //! `serve --background-audit` share. No command-line types here.
 
 pub(crate) mod audit;
+pub(crate) mod kinds;
 pub(crate) mod list;
 pub(crate) mod ownership;
 pub(crate) mod progress;

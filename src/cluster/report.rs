@@ -91,7 +91,7 @@ pub struct Summary {
 pub struct AuditReport {
     /// Counts.
     pub summary: Summary,
-    /// Objects with findings, by namespace, kind (in [`crate::engine::workload::KINDS`] order) and name.
+    /// Objects with findings, by namespace, kind (in the order of the policy's table of kinds) and name.
     pub objects: Vec<AuditedObject>,
     /// What could not be listed.
     pub errors: Vec<AuditError>,

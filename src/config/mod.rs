@@ -3,6 +3,7 @@
 //! key or a bad value is an error naming the field path and the line.
 
 pub(crate) mod credentials;
+pub mod kinds;
 pub(crate) mod registry;
 pub mod server;
 pub(crate) mod values;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{ImageFilter, Mode, Policy, Scope, Strategy, UnknownImages};
 use crate::image::{Entrypoint, Facts, ImageFacts, PlatformEntrypoint, Reference, ReferenceError};
 pub use credentials::{CredentialsConfig, HostPattern, Mirror, Region, RegistryHost, Toggle};
+pub use kinds::CustomKind;
 pub use registry::RegistryConfig;
 pub use server::ServerConfig;
 pub use values::{Pattern, Prefix, Span, SpanError, WrapperPrefix};
@@ -42,6 +44,9 @@ pub struct Config {
     pub annotation_prefix: Prefix,
     /// Offline image facts: image reference as written → facts.
     pub image_facts: BTreeMap<String, ImageFactsEntry>,
+    /// Custom resources with pod templates, inspected like built-in kinds:
+    /// preset names or `{group, kind, plural, versions, podSpecPaths}`.
+    pub custom_kinds: Vec<CustomKind>,
     /// The webhook server.
     pub server: ServerConfig,
     /// Registry access.
@@ -107,6 +112,7 @@ impl Default for Config {
             pinning: PinningConfig::default(),
             annotation_prefix: Prefix(policy.annotation_prefix),
             image_facts: BTreeMap::new(),
+            custom_kinds: Vec::new(),
             server: ServerConfig::default(),
             registry: RegistryConfig::default(),
         }
@@ -252,20 +258,41 @@ impl Config {
             let steps = [Step::Key("imageFacts".into()), Step::Key(image.clone())];
             return Err(invalid(&steps, format!("imageFacts.{image}"), message));
         }
+        if let Err(e) = kinds::table(&config.custom_kinds) {
+            return Err(invalid(
+                &[Step::Key("customKinds".into())],
+                "customKinds".into(),
+                e.to_string(),
+            ));
+        }
         Ok(config)
     }
 
     fn check(&self, file: &str) -> Result<(), ConfigError> {
-        match self.bad_image_facts() {
-            Some((image, message)) => Err(ConfigError::Invalid {
+        if let Some((image, message)) = self.bad_image_facts() {
+            return Err(ConfigError::Invalid {
                 file: file.to_string(),
                 line: line_of(file, &image),
                 column: 1,
                 field: format!("imageFacts.{image}"),
                 message,
-            }),
-            None => Ok(()),
+            });
         }
+        if let Err(e) = kinds::table(&self.custom_kinds) {
+            return Err(ConfigError::Invalid {
+                file: file.to_string(),
+                line: line_of(file, "customKinds"),
+                column: 1,
+                field: "customKinds".into(),
+                message: e.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The kinds inspected: the built-in ones and `customKinds`.
+    pub fn kinds(&self) -> Result<crate::engine::Kinds, crate::engine::kinds::DuplicateKind> {
+        kinds::table(&self.custom_kinds)
     }
 
     /// The first `imageFacts` entry that is wrong, and why.
@@ -290,6 +317,10 @@ impl Config {
             pin_digests: self.pinning.enabled,
             keep_tag: self.pinning.keep_tag,
             annotation_prefix: self.annotation_prefix.0.clone(),
+            // Checked when read (Config::from_yaml, Config::from_value).
+            kinds: self
+                .kinds()
+                .unwrap_or_else(|e| panic!("customKinds were not checked: {e}")),
         }
     }
 

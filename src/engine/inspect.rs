@@ -102,7 +102,7 @@ pub fn inspect_update(object: &Value, old: &Value, facts: &Facts, policy: &Polic
 
 fn inspect_with(object: &Value, old: Option<&Value>, facts: &Facts, policy: &Policy, ceiling: Mode) -> Inspection {
     let mut out = Inspection::default();
-    let specs = workload::pod_specs(object);
+    let specs = workload::pod_specs(object, &policy.kinds);
     if specs.is_empty() {
         out.mode = policy.mode.min(ceiling);
     } // else raised by each object inspected
@@ -152,8 +152,7 @@ impl Object<'_> {
             self.inspect_container(container, &list_at, format!("{list_at}/{i}"), init, &mut findings);
         }
         let object = doc.pointer(object_at).expect("pod specs point into the document");
-        // A Pod holds its own pod spec: its template is the object itself.
-        let held = owner::hold(object, specs[0].template == object_at, policy);
+        let held = owner::hold(object, specs[0].pod, policy);
         let owned = held.as_ref().is_some_and(|h| h.owner.is_some());
         let applied = mode == Mode::Fix && held.is_none();
         let mut pinned = BTreeMap::new();

@@ -42,7 +42,7 @@ pub fn lookups(object: &Value, old: Option<&Value>, namespace: Option<&str>, pol
             ..LookupContext::default()
         },
     };
-    let specs = workload::pod_specs(object);
+    let specs = workload::pod_specs(object, &policy.kinds);
     for spec in &specs {
         if let Some(spec) = object.pointer(&spec.spec) {
             who_asks(spec, &mut out.context);

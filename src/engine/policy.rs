@@ -3,6 +3,7 @@
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
+use super::kinds::Kinds;
 use crate::image::Reference;
 
 /// A word that is not one of the values a setting takes (`--mode`,
@@ -222,6 +223,8 @@ pub struct Policy {
     pub keep_tag: bool,
     /// Prefix of the annotations the engine reads and writes.
     pub annotation_prefix: String,
+    /// The kinds inspected: the built-in ones and the configured custom kinds.
+    pub kinds: Kinds,
 }
 
 impl Default for Policy {
@@ -236,6 +239,7 @@ impl Default for Policy {
             pin_digests: true,
             keep_tag: true,
             annotation_prefix: "entrypoint-guard.io".to_string(),
+            kinds: Kinds::builtin(),
         }
     }
 }

@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn registry_counts_are_read_at_scrape_time() {
-        let mut m = Metrics::new();
+        let mut m = Metrics::default();
         m.add_collector(registry_collector(Arc::new(Counting(Some(
             crate::image::LookupStats {
                 cache_hits: 7,
@@ -103,7 +103,7 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }
-        let mut offline = Metrics::new();
+        let mut offline = Metrics::default();
         offline.add_collector(registry_collector(Arc::new(Counting(None))));
         assert!(
             !offline.encode().contains("registry_"),

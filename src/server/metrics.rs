@@ -1,9 +1,9 @@
 //! Prometheus metrics of the webhook, all named `entrypoint_guard_*`.
 //!
-//! Label sets are small and fixed (route, a bounded list of kinds, operation,
-//! mode, outcome, rule), so each series' counter is looked up in its family
-//! once and kept in a `OnceLock` slot: after the first request of a kind, the
-//! hot path is an atomic load and an atomic add, with no lock taken.
+//! Label sets are small and fixed (route, the kinds of the policy's table,
+//! operation, mode, outcome, rule), so each series' counter is looked up in
+//! its family once and kept in a `OnceLock` slot: after the first request of
+//! a kind, the hot path is an atomic load and an atomic add, with no lock taken.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -18,8 +18,7 @@ use prometheus_client::registry::Registry;
 
 use super::histogram::AtomicHistogram;
 use crate::admission::{Operation, Outcome};
-use crate::engine::workload::{self, Kind};
-use crate::engine::{Finding, Held, Mode, Rule};
+use crate::engine::{Finding, Held, Kinds, Mode, Rule};
 
 /// The admission routes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -51,15 +50,35 @@ impl Route {
     }
 }
 
-/// Kinds counted by name: the engine's table. Any other kind is `other`,
-/// so the label stays bounded.
-const KINDS: [Kind; workload::KINDS.len()] = workload::KINDS;
+/// The `kind` label values: the name of each kind of the policy's table
+/// (built-in and custom; kinds of two groups with one name, such as
+/// OpenKruise's StatefulSet, share it), then `other` for any other kind, so
+/// the label stays bounded.
+#[derive(Debug)]
+struct KindLabels(Box<[String]>);
 
-/// The `kind` label of `kind`, and its index in [`KINDS`] (`KINDS.len()` for `other`).
-fn kind_label(kind: &str) -> (usize, &'static str) {
-    match KINDS.iter().position(|k| k.kind == kind) {
-        Some(i) => (i, KINDS[i].kind),
-        None => (KINDS.len(), "other"),
+impl KindLabels {
+    fn of(kinds: &Kinds) -> KindLabels {
+        let mut names: Vec<String> = Vec::new();
+        for kind in kinds.iter() {
+            if !names.contains(&kind.kind) {
+                names.push(kind.kind.clone());
+            }
+        }
+        names.push("other".to_string());
+        KindLabels(names.into_boxed_slice())
+    }
+
+    /// How many label values there are, `other` included.
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The label of `kind`, and its index.
+    fn of_kind(&self, kind: &str) -> (usize, &str) {
+        let other = self.0.len() - 1;
+        let i = self.0[..other].iter().position(|k| k == kind).unwrap_or(other);
+        (i, &self.0[i])
     }
 }
 const OPERATIONS: [Operation; 5] = [
@@ -70,12 +89,15 @@ const OPERATIONS: [Operation; 5] = [
     Operation::Other,
 ];
 const MODES: [Mode; 3] = [Mode::Off, Mode::Audit, Mode::Fix];
-const REQUEST_SLOTS: usize = Route::ALL.len() * (KINDS.len() + 1) * OPERATIONS.len() * MODES.len() * Outcome::ALL.len();
+/// How many request series there are for `kinds` label values.
+const fn request_slots(kinds: usize) -> usize {
+    Route::ALL.len() * kinds * OPERATIONS.len() * MODES.len() * Outcome::ALL.len()
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: &'static str,
-    kind: &'static str,
+    kind: String,
     operation: &'static str,
     mode: &'static str,
     outcome: &'static str,
@@ -94,7 +116,7 @@ struct FindingLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HeldLabels {
-    kind: &'static str,
+    kind: String,
     reason: &'static str,
 }
 
@@ -145,6 +167,7 @@ impl Rejection {
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
+    kinds: KindLabels,
     request_slots: Box<[OnceLock<Counter>]>,
     durations: [AtomicHistogram; 2],
     findings: Family<FindingLabels, Counter>,
@@ -168,15 +191,17 @@ struct AuditGauges {
 }
 
 impl Default for Metrics {
+    /// The metrics of the built-in kinds.
     fn default() -> Self {
-        Metrics::new()
+        Metrics::new(&Kinds::builtin())
     }
 }
 
 impl Metrics {
-    /// Registers every metric.
-    pub fn new() -> Self {
+    /// Registers every metric; `kinds` (the policy's) name the `kind` labels.
+    pub fn new(kinds: &Kinds) -> Self {
         let mut registry = Registry::with_prefix("entrypoint_guard");
+        let kind_labels = KindLabels::of(kinds);
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "admission_requests",
@@ -271,7 +296,8 @@ impl Metrics {
             audit,
             registry,
             requests,
-            request_slots: (0..REQUEST_SLOTS).map(|_| OnceLock::new()).collect(),
+            request_slots: (0..request_slots(kind_labels.len())).map(|_| OnceLock::new()).collect(),
+            kinds: kind_labels,
             durations,
             findings,
             finding_slots: std::array::from_fn(|_| [OnceLock::new(), OnceLock::new()]),
@@ -293,17 +319,17 @@ impl Metrics {
         outcome: Outcome,
         took: Duration,
     ) {
-        let (k, kind) = kind_label(kind);
+        let (k, kind) = self.kinds.of_kind(kind);
         let o = OPERATIONS.iter().position(|&o| o == operation).unwrap_or(0);
         let m = MODES.iter().position(|&m| m == mode).unwrap_or(0);
         let out = Outcome::ALL.iter().position(|&x| x == outcome).unwrap_or(0);
         let r = route as usize;
-        let slot = (((r * (KINDS.len() + 1) + k) * OPERATIONS.len() + o) * MODES.len() + m) * Outcome::ALL.len() + out;
+        let slot = (((r * self.kinds.len() + k) * OPERATIONS.len() + o) * MODES.len() + m) * Outcome::ALL.len() + out;
         self.request_slots[slot]
             .get_or_init(|| {
                 let labels = RequestLabels {
                     route: route.as_str(),
-                    kind,
+                    kind: kind.to_string(),
                     operation: operation.as_str(),
                     mode: mode.as_str(),
                     outcome: outcome.as_str(),
@@ -335,7 +361,7 @@ impl Metrics {
     pub fn held(&self, held: &[Held]) {
         for object in held {
             let labels = HeldLabels {
-                kind: kind_label(&object.kind).1,
+                kind: self.kinds.of_kind(&object.kind).1.to_string(),
                 reason: object.reason(),
             };
             self.held.get_or_create(&labels).inc();
@@ -417,7 +443,7 @@ mod tests {
 
     #[test]
     fn counts_land_in_labelled_series() {
-        let m = Metrics::new();
+        let m = Metrics::default();
         for _ in 0..2 {
             m.admission(
                 Route::Audit,
@@ -456,25 +482,35 @@ mod tests {
     }
 
     #[test]
-    fn every_supported_kind_has_its_own_label() {
-        let m = Metrics::new();
-        for kind in &workload::KINDS {
+    fn every_kind_of_the_table_has_its_own_label() {
+        use crate::engine::Kind;
+        use crate::engine::kinds::PRESETS;
+        let kinds = Kinds::with_custom(
+            PRESETS
+                .iter()
+                .flat_map(|p| p.kinds)
+                .map(|k| Kind::from_row(k, true))
+                .collect(),
+        )
+        .unwrap();
+        let m = Metrics::new(&kinds);
+        for kind in kinds.iter() {
             m.admission(
                 Route::Mutate,
-                kind.kind,
+                &kind.kind,
                 Operation::Create,
                 Mode::Fix,
                 Outcome::Clean,
                 Duration::ZERO,
             );
             m.held(&[Held {
-                kind: kind.kind.into(),
+                kind: kind.kind.clone(),
                 name: "x".into(),
                 owner: None,
             }]);
         }
         let text = m.encode();
-        for kind in &workload::KINDS {
+        for kind in kinds.iter() {
             let label = format!("kind=\"{}\"", kind.kind);
             assert!(
                 text.contains(&format!("{{route=\"mutate\",{label},")),
@@ -486,5 +522,16 @@ mod tests {
             );
         }
         assert!(!text.contains("kind=\"other\""), "{text}");
+        // Without the presets, a Rollout is `other`.
+        let builtin = Metrics::default();
+        builtin.admission(
+            Route::Mutate,
+            "Rollout",
+            Operation::Create,
+            Mode::Fix,
+            Outcome::Clean,
+            Duration::ZERO,
+        );
+        assert!(builtin.encode().contains("kind=\"other\""));
     }
 }

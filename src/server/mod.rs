@@ -90,7 +90,7 @@ impl Server {
             key: server.tls_key.clone(),
         };
         let loaded = files.load()?;
-        let mut metrics = Metrics::new();
+        let mut metrics = Metrics::new(&self.config.policy().kinds);
         metrics.add_collector(lookup_metrics::registry_collector(self.resolver.clone()));
         metrics.tls_certificate(loaded.not_after);
         let metrics = Arc::new(metrics);

@@ -26,6 +26,8 @@ use crate::image::{Facts, Resolver};
 /// What every admission needs, shared by all requests and never locked.
 pub(crate) struct AppState {
     policy: Policy,
+    /// The lean decode schema of the policy's kinds.
+    schema: Arc<admission::Schema>,
     resolver: Arc<dyn Resolver>,
     /// `registry.budget`: the most image lookups may take.
     budget: Duration,
@@ -42,8 +44,10 @@ pub(crate) struct AppState {
 impl AppState {
     /// The state for `config`, resolving images with `resolver`.
     pub(crate) fn new(config: &Config, resolver: Arc<dyn Resolver>, metrics: Arc<Metrics>) -> Self {
+        let policy = config.policy();
         AppState {
-            policy: config.policy(),
+            schema: Arc::new(admission::Schema::of(&policy.kinds)),
+            policy,
             resolver,
             budget: config.registry.budget.get(),
             safety_margin: config.registry.safety_margin.get(),
@@ -195,7 +199,7 @@ impl AppState {
                 "an AdmissionReview must be sent as Content-Type: application/json".into(),
             );
         }
-        let mut request = match admission::decode_lean(&body) {
+        let mut request = match admission::decode_lean(&body, &self.schema) {
             Ok(request) => request,
             Err(e) => {
                 self.metrics.rejected(route, Rejection::BadRequest);
@@ -205,7 +209,7 @@ impl AppState {
         };
         drop(body);
         let timeout = query_timeout(query).unwrap_or(self.default_timeout);
-        let verdict = match request.take_object() {
+        let verdict = match request.take_object(&self.policy.kinds) {
             Ok(object) => {
                 let old = request.take_old_object();
                 self.inspect(route, &request, object, old, timeout).await

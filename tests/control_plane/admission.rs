@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use entrypoint_guard::engine::workload::{KINDS, Kind};
+use entrypoint_guard::engine::Kind;
 use serde_json::{Value, json};
 
 use super::Suite;
 use crate::control_plane::wait_for;
 use crate::guard_process::events_of;
-use crate::manifests::{assert_fixed, assert_unfixed, kind, object_path, workload};
+use crate::manifests::{assert_fixed, assert_unfixed, kind, kinds, object_path, workload};
 use crate::namespaces::{self, warning_counts};
 
 /// The annotation the webhook records its pins in.
@@ -21,7 +21,7 @@ const RESOLVED: &str = "entrypoint-guard.io/resolved-images";
 async fn every_kind(s: &Suite, ns: &str, mode: &str, dry_run: bool) -> Vec<(&'static Kind, String, Value)> {
     namespaces::create(s, ns, Some(mode)).await;
     let mut out = Vec::new();
-    for kind in &KINDS {
+    for kind in kinds().iter() {
         let name = kind.kind.to_lowercase();
         let what = format!("{} {ns}/{name}", kind.kind);
         let reply = s

@@ -6,15 +6,23 @@
 //! wrapper: the args fix) and `sidecar` (no command: only pinned). The facts
 //! are tests/fixtures/fixture-images.yaml, which the webhook also reads.
 
-use entrypoint_guard::engine::workload::{KINDS, Kind};
+use std::sync::LazyLock;
+
+use entrypoint_guard::engine::{Kind, Kinds};
 use serde_json::{Value, json};
 
 /// The image facts file the webhook and `audit` are given.
 pub const FACTS_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fixture-images.yaml");
 
-/// The kind named `kind` in the list of every kind the engine handles.
+/// The engine's built-in kinds: the suite creates one object of each.
+pub fn kinds() -> &'static Kinds {
+    static KINDS: LazyLock<Kinds> = LazyLock::new(Kinds::builtin);
+    &KINDS
+}
+
+/// The kind named `kind` in the list of every built-in kind the engine handles.
 pub fn kind(kind: &str) -> &'static Kind {
-    KINDS
+    kinds()
         .iter()
         .find(|k| k.kind == kind)
         .unwrap_or_else(|| panic!("no kind {kind}"))
@@ -44,7 +52,7 @@ pub fn workload(kind: &Kind, name: &str) -> Value {
     let labels = json!({"app": name});
     let template = |restart: &str| json!({"metadata": {"labels": labels}, "spec": pod_spec(restart)});
     let selector = json!({"matchLabels": labels});
-    let spec = match kind.kind {
+    let spec = match kind.kind.as_str() {
         "Pod" => {
             return json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels}, "spec": pod_spec("Always")});
         }
