@@ -48,6 +48,16 @@ pub enum Command {
     Audit(crate::audit::AuditArgs),
     /// Run as a KRM function (kustomize, kpt): a ResourceList on standard input, fixed on standard output.
     Krm(crate::krm::KrmArgs),
+    /// Print the kinds inspected (built-in and customKinds), or with --presets every preset's kinds.
+    Kinds(KindsArgs),
+}
+
+/// `entrypoint-guard kinds`.
+#[derive(Debug, clap::Args)]
+pub struct KindsArgs {
+    /// Print every preset `customKinds` may name, as the Helm chart's files/kind-presets.yaml holds them.
+    #[arg(long)]
+    pub presets: bool,
 }
 
 /// Exit status when `review` or `audit` found something (unless `--exit-zero`).
@@ -146,6 +156,16 @@ pub fn run(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Kinds(args) => {
+            if args.presets {
+                print!("{}", crate::engine::kinds::presets::chart_file());
+            } else {
+                for kind in config.policy().kinds.iter() {
+                    print!("{}", kind.to_yaml(""));
+                }
+            }
+            ExitCode::SUCCESS
+        }
     }
 }
 

@@ -4,14 +4,17 @@
 //! lookup context, the same inspection (findings, patch, proposed, held) and
 //! the same response bytes — over every captured fixture and generated
 //! objects with every shape the engine treats differently, on CREATE and on
-//! UPDATE (with the `oldObject` decoded the same way).
+//! UPDATE (with the `oldObject` decoded the same way); and, with custom
+//! kinds configured (`decode_lean` along their schema), over generated objects
+//! of those kinds: pod specs under a `*` over tasks and over a map of replica
+//! types, a pod spec that is the object's own spec, an escaped key.
 
-use entrypoint_guard::admission::Schema;
-use entrypoint_guard::admission::{self, AdmissionRequest, DecodeError, decode, decode_lean};
+use std::sync::Arc;
+
+use entrypoint_guard::admission::{self, AdmissionRequest, Schema, decode, decode_lean};
 use entrypoint_guard::config::server::OnError;
-use entrypoint_guard::engine::Kinds;
 use entrypoint_guard::engine::{
-    self, ImageFilter, Mode, Policy, Scope, Strategy as FixStrategy, UnknownImages, workload,
+    self, ImageFilter, Kinds, Mode, Policy, Scope, Strategy as FixStrategy, UnknownImages, workload,
 };
 use entrypoint_guard::image::{Entrypoint, Facts, ImageFacts, PlatformEntrypoint};
 use proptest::prelude::*;
@@ -64,8 +67,11 @@ fn facts_for(images: &[String], seed: usize) -> Facts {
         .collect()
 }
 
-fn policies() -> Vec<Policy> {
-    let default = Policy::default();
+fn policies(kinds: &Kinds) -> Vec<Policy> {
+    let default = Policy {
+        kinds: kinds.clone(),
+        ..Policy::default()
+    };
     vec![
         default.clone(),
         Policy {
@@ -115,14 +121,15 @@ fn inspect(object: &Value, old: Option<&Value>, facts: &Facts, policy: &Policy, 
     }
 }
 
-/// Everything the webhook derives from one body, through `decode`.
-type Decoder = fn(&[u8]) -> Result<AdmissionRequest, DecodeError>;
-
 /// Checks that both decodes lead to the same answer for `body`; returns how
 /// many inspections were compared.
 fn same_answer(body: &[u8], seed: usize) -> usize {
-    let decoders: [Decoder; 2] = [decode, |body| decode_lean(body, &Schema::builtin())];
-    let [full, lean] = decoders.map(|d| d(body));
+    same_answer_for(body, seed, &Kinds::builtin())
+}
+
+/// [`same_answer`] with the kinds of `kinds` (the lean decode along their schema).
+fn same_answer_for(body: &[u8], seed: usize, kinds: &Kinds) -> usize {
+    let (full, lean) = (decode(body), decode_lean(body, &Arc::new(Schema::of(kinds))));
     let (mut full, mut lean) = match (full, lean) {
         (Ok(full), Ok(lean)) => (full, lean),
         (Err(full), Err(lean)) => {
@@ -140,7 +147,7 @@ fn same_answer(body: &[u8], seed: usize) -> usize {
         "both decodes keep the oldObject"
     );
     let (full_old, lean_old) = (full_old.as_ref(), lean_old.as_ref());
-    let (full, lean) = match (full.take_object(&Kinds::builtin()), lean.take_object(&Kinds::builtin())) {
+    let (full, lean) = match (full.take_object(kinds), lean.take_object(kinds)) {
         (Ok(full), Ok(lean)) => (full, lean),
         (full, lean) => {
             assert_eq!(full.map(|_| ()), lean.map(|_| ()), "the same reason not to inspect");
@@ -148,7 +155,7 @@ fn same_answer(body: &[u8], seed: usize) -> usize {
         }
     };
     let mut compared = 0;
-    for policy in policies() {
+    for policy in policies(kinds) {
         let wanted = engine::lookups(&full, full_old, namespace.as_deref(), &policy);
         assert_eq!(wanted, engine::lookups(&lean, lean_old, namespace.as_deref(), &policy));
         let wanted = wanted.images;
@@ -515,7 +522,7 @@ fn any_object() -> impl Strategy<Value = Value> {
 fn pinned_copy(object: &Value) -> Value {
     const DIGEST: &str = "sha256:5555555555555555555555555555555555555555555555555555555555555555";
     let mut old = object.clone();
-    for at in workload::pod_specs(object, &Kinds::builtin()) {
+    for at in workload::pod_specs(object, &custom_kinds()) {
         let mut record = Map::new();
         for list in ["initContainers", "containers"] {
             let Some(Value::Array(containers)) = old.pointer_mut(&format!("{}/{list}", at.spec)) else {
@@ -611,6 +618,113 @@ fn generated_objects_get_the_same_answer() {
         assert!(
             inspected.get() > 256,
             "only {} of 512 reviews were inspected",
+            inspected.get()
+        );
+    };
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// The custom kinds of the generated objects below: presets, and a kind of
+/// our own whose path has an escaped key and a `*` over a list.
+fn custom_kinds() -> Kinds {
+    let config = entrypoint_guard::config::Config::from_yaml(
+        "customKinds:\n  - argo-rollouts\n  - knative-serving\n  - volcano\n  - kubeflow\n  - keda\n\
+         \x20 - {group: example.com, kind: Widget, plural: widgets, versions: [v1], podSpecPaths: ['/spec/pod~1templates/*/spec']}\n",
+        "custom-kinds",
+    )
+    .unwrap();
+    config.policy().kinds
+}
+
+const CUSTOM_KINDS: [(&str, &str); 7] = [
+    ("argoproj.io/v1alpha1", "Rollout"),
+    ("serving.knative.dev/v1", "Revision"),
+    ("batch.volcano.sh/v1alpha1", "Job"),
+    ("kubeflow.org/v1", "TFJob"),
+    ("keda.sh/v1alpha1", "ScaledJob"),
+    ("example.com/v1", "Widget"),
+    ("batch/v1", "Job"),
+];
+
+/// One object of a custom kind, its pod specs where that kind keeps them.
+fn custom_object() -> impl Strategy<Value = Value> {
+    (
+        0..CUSTOM_KINDS.len(),
+        metadata(),
+        pod_spec(),
+        template(),
+        template(),
+        noise(),
+    )
+        .prop_map(|(k, metadata, spec, template, other, extra)| {
+            let (api_version, kind) = CUSTOM_KINDS[k];
+            let spec = match (api_version, kind) {
+                (_, "Revision") => spec,
+                (_, "Job") if api_version.starts_with("batch.volcano") => {
+                    json!({"tasks": [{"name": "ps", "template": template}, extra, {"name": "w", "template": other}]})
+                }
+                (_, "TFJob") => json!({"tfReplicaSpecs": {"PS": {"template": template}, "Worker": {"replicas": 2, "template": other}, "Chief": extra}}),
+                (_, "ScaledJob") => json!({"jobTargetRef": {"template": template}, "triggers": extra}),
+                (_, "Widget") => json!({"pod/templates": [{"metadata": metadata.clone(), "spec": spec}, extra]}),
+                _ => json!({"replicas": 1, "template": template, "strategy": extra}),
+            };
+            json!({"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": spec})
+        })
+}
+
+fn custom_review() -> impl Strategy<Value = Vec<u8>> {
+    let object = prop_oneof![
+        4 => custom_object(),
+        1 => prop::collection::vec(custom_object(), 0..3).prop_map(|items| json!({"apiVersion": "v1", "kind": "List", "items": items})),
+    ];
+    (object, prop::sample::select(vec!["CREATE", "UPDATE"]))
+        .prop_flat_map(|(object, operation)| {
+            let old = if operation == "UPDATE" {
+                prop_oneof![1 => Just(Some(object.clone())), 2 => Just(Some(pinned_copy(&object))), 1 => custom_object().prop_map(Some)].boxed()
+            } else {
+                Just(None).boxed()
+            };
+            (Just(object), Just(operation), old)
+        })
+        .prop_map(|(object, operation, old)| {
+            let api_version = object["apiVersion"].as_str().unwrap_or("v1").to_string();
+            let kind = object["kind"].as_str().unwrap_or("List").to_string();
+            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
+            let mut review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+                "uid": "u-1", "kind": {"group": group, "version": version, "kind": kind},
+                "operation": operation, "namespace": "demo", "object": object}});
+            if let Some(old) = old {
+                review["request"]["oldObject"] = old;
+            }
+            serde_json::to_vec(&review).unwrap()
+        })
+}
+
+#[test]
+fn generated_objects_of_custom_kinds_get_the_same_answer() {
+    let run = || {
+        let kinds = custom_kinds();
+        let inspected = std::cell::Cell::new(0);
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: 256,
+            ..ProptestConfig::default()
+        });
+        runner
+            .run(&(custom_review(), 0usize..7), |(body, seed)| {
+                if same_answer_for(&body, seed, &kinds) > 0 {
+                    inspected.set(inspected.get() + 1);
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert!(
+            inspected.get() > 128,
+            "only {} of 256 reviews were inspected",
             inspected.get()
         );
     };

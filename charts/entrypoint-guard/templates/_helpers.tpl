@@ -103,3 +103,27 @@ reported
 {{- end -}}
 {{- toYaml $c -}}
 {{- end -}}
+
+{{/* The resources of config.customKinds, as a JSON list of {group, plural,
+     versions}: a preset's kinds come from files/kind-presets.yaml (generated
+     from the program's own table by `entrypoint-guard kinds --presets`), an
+     entry gives its own. The webhook rules and the background audit's RBAC
+     cover each of them. */}}
+{{- define "entrypoint-guard.customResources" -}}
+{{- $presets := .Files.Get "files/kind-presets.yaml" | fromYaml -}}
+{{- $out := list -}}
+{{- range $entry := (default list .Values.config.customKinds) -}}
+{{- if kindIs "string" $entry -}}
+{{- $kinds := get $presets $entry -}}
+{{- if not $kinds -}}
+{{- fail (printf "config.customKinds: unknown preset %q (files/kind-presets.yaml lists them)" $entry) -}}
+{{- end -}}
+{{- range $kind := $kinds -}}
+{{- $out = append $out (dict "group" $kind.group "plural" $kind.plural "versions" $kind.versions) -}}
+{{- end -}}
+{{- else -}}
+{{- $out = append $out (dict "group" $entry.group "plural" $entry.plural "versions" $entry.versions) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
