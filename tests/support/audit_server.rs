@@ -40,6 +40,45 @@ pub struct Behaviour {
     /// Single objects answered to `get` at their path
     /// (`/api/v1/namespaces/demo/secrets/regcred`), subject to `cluster_role`.
     pub objects: HashMap<String, Value>,
+    /// Custom resources served as an installed CRD makes the API server
+    /// serve them: in its discovery documents and at their collection path.
+    pub crds: Vec<Crd>,
+}
+
+/// An installed CRD and the objects of its kind.
+#[derive(Clone, Debug)]
+pub struct Crd {
+    /// The API group, e.g. `argoproj.io`.
+    pub group: String,
+    /// The versions served, the preferred (storage) one first.
+    pub versions: Vec<String>,
+    /// The kind, e.g. `Rollout`.
+    pub kind: String,
+    /// The resource, e.g. `rollouts`.
+    pub plural: String,
+    /// Its objects (list items, without apiVersion/kind), served in every version.
+    pub items: Vec<Value>,
+}
+
+impl Crd {
+    /// The discovery document of the group (`/apis/GROUP`), as kube-apiserver writes it.
+    fn group(&self) -> Value {
+        let version = |v: &String| json!({"groupVersion": format!("{}/{v}", self.group), "version": v});
+        json!({"kind": "APIGroup", "apiVersion": "v1", "name": self.group,
+            "versions": self.versions.iter().map(version).collect::<Vec<_>>(),
+            "preferredVersion": version(&self.versions[0])})
+    }
+
+    /// The resource list of one version (`/apis/GROUP/VERSION`), with the status subresource.
+    fn resources(&self, version: &str) -> Value {
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": format!("{}/{version}", self.group),
+            "resources": [
+                {"name": self.plural, "singularName": self.kind.to_lowercase(), "namespaced": true,
+                 "kind": self.kind, "verbs": ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"],
+                 "storageVersionHash": "x"},
+                {"name": format!("{}/status", self.plural), "singularName": "", "namespaced": true,
+                 "kind": self.kind, "verbs": ["get", "patch", "update"]}]})
+    }
 }
 
 /// The ClusterRole shipped in deploy/audit/clusterrole.yaml.
@@ -101,6 +140,13 @@ impl ApiServer {
             }
             rewrite_images(&mut list, &behaviour.images);
             lists.insert(path.to_string(), list);
+        }
+        for crd in &behaviour.crds {
+            for version in &crd.versions {
+                let list = json!({"apiVersion": format!("{}/{version}", crd.group), "kind": format!("{}List", crd.kind),
+                    "metadata": {"resourceVersion": "1"}, "items": crd.items});
+                lists.insert(format!("/apis/{}/{version}/{}", crd.group, crd.plural), list);
+            }
         }
         let shared = Arc::new(Shared {
             behaviour,
@@ -277,6 +323,24 @@ async fn serve(
     }
     if let Some(object) = shared.behaviour.objects.get(uri.path()) {
         return get_object(&shared.behaviour, uri.path(), object);
+    }
+    // Discovery, readable by every authenticated user (system:discovery).
+    let parts: Vec<&str> = uri.path().trim_start_matches('/').split('/').collect();
+    if parts.first() == Some(&"apis") && (2..=3).contains(&parts.len()) {
+        let crd = shared.behaviour.crds.iter().find(|c| c.group == parts[1]);
+        let document = match (crd, parts.get(2)) {
+            (Some(crd), None) => Some(crd.group()),
+            (Some(crd), Some(version)) if crd.versions.iter().any(|v| v == version) => Some(crd.resources(version)),
+            _ => None,
+        };
+        return match document {
+            Some(document) => ([("content-type", "application/json")], document.to_string()).into_response(),
+            None => status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource".into(),
+            ),
+        };
     }
     let (path, namespace) = collection(uri.path());
     let Some(list) = shared.lists.get(&path) else {
