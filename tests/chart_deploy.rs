@@ -217,7 +217,7 @@ fn dockerfile_keeps_its_invariants() {
         krm_argv[0].ends_with("/entrypoint-guard") && krm_argv[1] == "krm",
         "{krm_argv:?}"
     );
-    assert!(krm_stage.contains(&user), "the krm stage runs as {user}");
+    assert!(krm_stage.contains(user), "the krm stage runs as {user}");
     // The chart runs the image as that user and never overrides the entrypoint.
     let values = std::fs::read_to_string(chart::chart_dir().join("values.yaml")).expect("values.yaml");
     assert!(
