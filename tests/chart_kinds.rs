@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use chart::{render, render_error};
 use entrypoint_guard::config::Config;
-use entrypoint_guard::engine::kinds::presets::chart_file;
+use entrypoint_guard::engine::kinds::chart_file;
 use serde_json::Value;
 
 const CUSTOM: &str = r#"config.customKinds=["argo-rollouts","knative-serving","volcano",{"group":"example.com","kind":"Widget","plural":"widgets","versions":["v1","v1beta1"],"podSpecPaths":["/spec/parts/*/template/spec"]}]"#;

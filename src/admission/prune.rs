@@ -106,7 +106,7 @@ impl Schema {
     }
 
     /// Runs `f` (which decodes [`Pruned`] values) with this schema.
-    pub fn decode_with<R>(self: &Arc<Self>, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn decode_with<R>(self: &Arc<Self>, f: impl FnOnce() -> R) -> R {
         struct Restore(Option<Arc<Schema>>);
         impl Drop for Restore {
             fn drop(&mut self) {

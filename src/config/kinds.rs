@@ -47,7 +47,7 @@ pub struct CustomKindEntry {
 
 impl CustomKind {
     /// The kinds it stands for.
-    pub fn kinds(&self) -> Vec<Kind> {
+    pub(crate) fn kinds(&self) -> Vec<Kind> {
         match self {
             CustomKind::Preset(name) => kinds::presets::preset(name)
                 .map(|p| p.kinds.iter().map(|row| Kind::from_row(row, true)).collect())
@@ -66,7 +66,7 @@ impl CustomKind {
 }
 
 /// The table of kinds `entries` make: the built-in kinds and theirs.
-pub fn table(entries: &[CustomKind]) -> Result<Kinds, DuplicateKind> {
+pub(crate) fn table(entries: &[CustomKind]) -> Result<Kinds, DuplicateKind> {
     Kinds::with_custom(entries.iter().flat_map(CustomKind::kinds).collect())
 }
 

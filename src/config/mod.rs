@@ -121,7 +121,7 @@ impl Default for Config {
 
 /// One step of a field path: a map key or a list index.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// A map key.
     Key(String),
     /// A list index.
@@ -130,11 +130,11 @@ pub enum Step {
 
 /// Finds the line and column of a field (its key or its value) in the text a
 /// value was read from.
-pub type Locate<'a> = dyn Fn(&[Step], Spot) -> Option<(usize, usize)> + 'a;
+pub(crate) type Locate<'a> = dyn Fn(&[Step], Spot) -> Option<(usize, usize)> + 'a;
 
 /// Which part of a map entry an error points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Spot {
+pub(crate) enum Spot {
     /// The key (an unknown field).
     Key,
     /// The value (a bad value).
@@ -224,7 +224,11 @@ impl Config {
     /// function's `functionConfig`), checked as a file is. `file` names the
     /// text it came from; `locate` finds the line and column there of a
     /// field (its key, or its value), given its path.
-    pub fn from_value(value: &serde_json::Value, file: &str, locate: &Locate<'_>) -> Result<Config, ConfigError> {
+    pub(crate) fn from_value(
+        value: &serde_json::Value,
+        file: &str,
+        locate: &Locate<'_>,
+    ) -> Result<Config, ConfigError> {
         let invalid = |steps: &[Step], field: String, message: String| {
             // As when reading a file: an unknown field is shown at its key, a bad value at the value.
             let spot = if message.starts_with("unknown field") || steps.first() == Some(&Step::Key("imageFacts".into()))
@@ -291,7 +295,7 @@ impl Config {
     }
 
     /// The kinds inspected: the built-in ones and `customKinds`.
-    pub fn kinds(&self) -> Result<crate::engine::Kinds, crate::engine::kinds::DuplicateKind> {
+    pub(crate) fn kinds(&self) -> Result<crate::engine::Kinds, crate::engine::kinds::DuplicateKind> {
         kinds::table(&self.custom_kinds)
     }
 

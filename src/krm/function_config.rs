@@ -20,9 +20,9 @@ use crate::config::{Config, Locate, Spot, Step};
 use crate::review::locate::Locator;
 
 /// The `apiVersion` of the function's own configuration object.
-pub const API_VERSION: &str = "entrypoint-guard.io/v1alpha1";
+pub(crate) const API_VERSION: &str = "entrypoint-guard.io/v1alpha1";
 /// The `kind` of the function's own configuration object.
-pub const KIND: &str = "EntrypointGuard";
+pub(crate) const KIND: &str = "EntrypointGuard";
 
 /// Where a configuration object sits: in a ResourceList's `functionConfig`,
 /// or alone in a file (a kustomize exec plugin's configuration).

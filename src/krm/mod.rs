@@ -22,7 +22,7 @@
 //! with one `results` entry of severity `error` saying what and where, and
 //! exits 1: never a half-fixed list.
 
-pub mod function_config;
+pub(crate) mod function_config;
 mod results;
 
 use std::io::{Read, Write};
@@ -41,10 +41,10 @@ use crate::review::{FactArgs, Reviewer, reviewer_with};
 use function_config::Origin;
 
 /// How errors name standard input.
-pub const INPUT_NAME: &str = "<stdin>";
+pub(crate) const INPUT_NAME: &str = "<stdin>";
 
 /// The `apiVersion` written when the input gave none that can be echoed.
-pub const RESOURCE_LIST_API_VERSION: &str = "config.kubernetes.io/v1";
+pub(crate) const RESOURCE_LIST_API_VERSION: &str = "config.kubernetes.io/v1";
 
 /// `entrypoint-guard krm`: the KRM function.
 #[derive(Clone, Debug, Args)]
@@ -66,7 +66,7 @@ pub struct KrmArgs {
 
 /// What the function writes, and whether it succeeded.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The `ResourceList` to write on standard output.
     pub output: String,
     /// Why the function failed (exit 1), also written to standard error;
@@ -145,7 +145,7 @@ pub(crate) fn escape(key: &str) -> String {
 
 /// Why the function failed (exit 1: `crate::cli` decides).
 #[derive(Debug, thiserror::Error)]
-pub enum KrmError {
+pub(crate) enum KrmError {
     /// The input or its configuration is invalid: the output says so in an
     /// `error` result, and carries the items unchanged.
     #[error("{0}")]
@@ -158,7 +158,7 @@ pub enum KrmError {
 /// Runs the function: the input from standard input, the output to standard
 /// output, the results of a kustomize exec plugin to standard error.
 /// `config` applies when the input has no `functionConfig`.
-pub fn run(args: &KrmArgs, config: &Config) -> Result<(), KrmError> {
+pub(crate) fn run(args: &KrmArgs, config: &Config) -> Result<(), KrmError> {
     let mut input = String::new();
     let outcome = match std::io::stdin().read_to_string(&mut input) {
         Err(e) => {
@@ -206,7 +206,7 @@ impl Outcome {
 /// The function over the text of a `ResourceList` (YAML, or JSON — answered
 /// in kind). `config` applies when the input has no `functionConfig`;
 /// `facts` adds `--images` files and `--resolve`.
-pub fn process(input: &str, config: &Config, facts: &FactArgs) -> Outcome {
+pub(crate) fn process(input: &str, config: &Config, facts: &FactArgs) -> Outcome {
     let input = input.strip_prefix('\u{feff}').unwrap_or(input);
     let json = input.trim_start().starts_with('{');
     let list = match parse(input, json) {
@@ -259,7 +259,7 @@ pub fn process(input: &str, config: &Config, facts: &FactArgs) -> Outcome {
 /// resources, `plugin_config` the text of the plugin's configuration file
 /// (named `config_name`). The fixed stream is the output and each result a
 /// line for standard error; on failure nothing is written.
-pub fn process_stream(input: &str, plugin_config: &str, config_name: &str, facts: &FactArgs) -> Outcome {
+pub(crate) fn process_stream(input: &str, plugin_config: &str, config_name: &str, facts: &FactArgs) -> Outcome {
     let run = || -> Result<(Vec<Value>, Vec<Value>), Failure> {
         let value: Value = parse_yaml_text(plugin_config, config_name)?;
         let locator = Locator::new(plugin_config);

@@ -163,7 +163,7 @@ pub fn reviewer(args: &ReviewArgs, config: &Config) -> Result<Reviewer, ReviewEr
 /// and with `--resolve` the registries for every other image, with the
 /// Docker config's credentials (`--docker-config`, or
 /// `$DOCKER_CONFIG/config.json` or `~/.docker/config.json` when present).
-pub fn reviewer_with(policy: Policy, config: &Config, facts: &FactArgs) -> Result<Reviewer, ReviewError> {
+pub(crate) fn reviewer_with(policy: Policy, config: &Config, facts: &FactArgs) -> Result<Reviewer, ReviewError> {
     let offline = crate::resolver::offline(config, &facts.images).map_err(ResolverError::from)?;
     if !facts.resolve {
         return Ok(Reviewer::new(policy, offline));

@@ -97,7 +97,7 @@ impl Reviewer {
     /// Inspects each of `objects` (documents already parsed) as `review`
     /// does, their images looked up together: one round of lookups under
     /// one deadline. For front ends that read objects themselves (`krm`).
-    pub fn inspect(&self, objects: &[&Value]) -> Vec<Inspection> {
+    pub(crate) fn inspect(&self, objects: &[&Value]) -> Vec<Inspection> {
         let docs: Vec<Option<&Value>> = objects.iter().map(|o| Some(*o)).collect();
         let facts = self.facts.facts(&docs, &self.policy);
         objects

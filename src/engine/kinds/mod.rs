@@ -10,18 +10,20 @@
 //! has a test that fails if it does not follow the table, custom kinds
 //! included.
 
-pub mod pattern;
-pub mod presets;
+pub(crate) mod pattern;
+pub(crate) mod presets;
 
 use std::sync::{Arc, LazyLock};
 
-pub use pattern::{Pattern, PatternError, Problem, Token};
-pub use presets::{PRESETS, Preset};
+pub use pattern::Pattern;
+pub(crate) use pattern::Token;
+pub(crate) use presets::PRESETS;
+pub use presets::chart_file;
 
 /// One row of a table of kinds, as written in the source: the built-in
 /// kinds ([`BUILTIN`]) and the kinds of each preset ([`PRESETS`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KindRow {
+pub(crate) struct KindRow {
     /// The kind, e.g. `Deployment`.
     pub kind: &'static str,
     /// The API group; empty for the core group.
@@ -63,7 +65,7 @@ impl KindRow {
 
 /// Every built-in kind, in the order reports show them: the rows every
 /// table starts with.
-pub const BUILTIN: [KindRow; 9] = [
+pub(crate) const BUILTIN: [KindRow; 9] = [
     KindRow::new("Pod", "", &["v1"], "pods", &["/spec"]),
     KindRow::new("PodTemplate", "", &["v1"], "podtemplates", &["/template/spec"]),
     KindRow::new(
@@ -112,7 +114,7 @@ pub struct Kind {
 impl Kind {
     /// The kind of a row of [`BUILTIN`] (`custom: false`) or of a preset
     /// (`custom: true`).
-    pub fn from_row(row: &KindRow, custom: bool) -> Kind {
+    pub(crate) fn from_row(row: &KindRow, custom: bool) -> Kind {
         let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
         Kind {
             kind: row.kind.to_string(),
@@ -135,7 +137,7 @@ impl Kind {
     }
 
     /// Its `apiVersion` in `version`.
-    pub fn api_version_of(&self, version: &str) -> String {
+    pub(crate) fn api_version_of(&self, version: &str) -> String {
         if self.group.is_empty() {
             version.to_string()
         } else {
@@ -145,7 +147,7 @@ impl Kind {
 
     /// The same kind served only in `version` (what `audit` lists: the
     /// version discovery found).
-    pub fn in_version(&self, version: &str) -> Kind {
+    pub(crate) fn in_version(&self, version: &str) -> Kind {
         Kind {
             versions: vec![version.to_string()],
             ..self.clone()
@@ -179,7 +181,7 @@ impl Kind {
 
     /// The kind as one YAML list item (`- kind: …`), each line after `indent`:
     /// what `entrypoint-guard kinds` prints and the chart's preset file holds.
-    pub fn to_yaml(&self, indent: &str) -> String {
+    pub(crate) fn to_yaml(&self, indent: &str) -> String {
         let paths: Vec<String> = self.pod_specs.iter().map(ToString::to_string).collect();
         let group = if self.group.is_empty() { "\"\"" } else { &self.group };
         format!(
@@ -193,7 +195,7 @@ impl Kind {
 
     /// Whether it is the Pod kind: Pods are leaves, always fixable (nothing
     /// compares a Pod back to a template).
-    pub fn is_pod(&self) -> bool {
+    pub(crate) fn is_pod(&self) -> bool {
         self.kind == "Pod" && self.group.is_empty()
     }
 
@@ -224,7 +226,7 @@ fn percent_encode(s: &str) -> String {
 /// A kind given twice in one table.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} ({resource}) is given twice: {other} is already {}", if *.other_custom { "a custom kind" } else { "built in" })]
-pub struct DuplicateKind {
+pub(crate) struct DuplicateKind {
     /// The kind given again.
     pub kind: String,
     /// Its resource.
@@ -258,7 +260,7 @@ impl Kinds {
 
     /// The built-in kinds and `custom` after them. Two kinds of the same
     /// group with the same name (or the same resource) are an error naming them.
-    pub fn with_custom(custom: Vec<Kind>) -> Result<Kinds, DuplicateKind> {
+    pub(crate) fn with_custom(custom: Vec<Kind>) -> Result<Kinds, DuplicateKind> {
         let mut all: Vec<Kind> = BUILTIN_KINDS.0.to_vec();
         for kind in custom {
             if let Some(other) = all
@@ -295,7 +297,7 @@ impl Kinds {
 
     /// Where the kind named `kind` first is in the table (by name alone:
     /// the order reports show kinds in), or the table's length if it is not.
-    pub fn rank(&self, kind: &str) -> usize {
+    pub(crate) fn rank(&self, kind: &str) -> usize {
         self.0.iter().position(|k| k.kind == kind).unwrap_or(self.0.len())
     }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 /// One token of a pattern.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Token {
+pub(crate) enum Token {
     /// A map key (unescaped: `a/b` for the pointer token `a~1b`), or a list index.
     Key(String),
     /// `*`: every element of a list, every member of a map.
@@ -17,7 +17,7 @@ pub enum Token {
 /// A pod-spec path that is no pattern.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{pattern:?} {problem}")]
-pub struct PatternError {
+pub(crate) struct PatternError {
     /// The text given.
     pub pattern: String,
     /// What is wrong with it.
@@ -26,7 +26,7 @@ pub struct PatternError {
 
 /// What is wrong with a pattern.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Problem {
+pub(crate) enum Problem {
     /// It does not start with `/`.
     #[error("is not a JSON pointer: it must start with '/', e.g. /spec/template/spec")]
     NoLeadingSlash,
@@ -48,7 +48,7 @@ pub struct Pattern {
 
 impl Pattern {
     /// Parses a pattern; the error says what is wrong with it.
-    pub fn parse(text: &str) -> Result<Pattern, PatternError> {
+    pub(crate) fn parse(text: &str) -> Result<Pattern, PatternError> {
         let error = |problem| PatternError {
             pattern: text.to_string(),
             problem,
@@ -70,13 +70,13 @@ impl Pattern {
     }
 
     /// The tokens, in order.
-    pub fn tokens(&self) -> &[Token] {
+    pub(crate) fn tokens(&self) -> &[Token] {
         &self.tokens
     }
 
     /// The pointer of every pod spec (an object) the pattern finds in
     /// `object`, relative to it, in document order.
-    pub fn find(&self, object: &Value) -> Vec<String> {
+    pub(crate) fn find(&self, object: &Value) -> Vec<String> {
         let mut out = Vec::new();
         expand(object, &self.tokens, String::new(), &mut out);
         out
@@ -140,7 +140,7 @@ fn expand(value: &Value, tokens: &[Token], at: String, out: &mut Vec<String>) {
 }
 
 /// JSON-pointer escaping of one key.
-pub fn escape(key: &str) -> String {
+pub(crate) fn escape(key: &str) -> String {
     if key.contains(['~', '/']) {
         key.replace('~', "~0").replace('/', "~1")
     } else {

@@ -7,7 +7,7 @@ use super::KindRow;
 
 /// A named set of kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Preset {
+pub(crate) struct Preset {
     /// The name `customKinds` enables it by.
     pub name: &'static str,
     /// Where its paths were checked.
@@ -17,7 +17,7 @@ pub struct Preset {
 }
 
 /// Every preset, off until named in `customKinds`.
-pub const PRESETS: [Preset; 6] = [
+pub(crate) const PRESETS: [Preset; 6] = [
     // Rollout.spec.template is a PodTemplateSpec (a Rollout may instead
     // reference a Deployment with spec.workloadRef: then it holds no template).
     // https://argo-rollouts.readthedocs.io/en/stable/features/specification/
@@ -167,7 +167,7 @@ pub const PRESETS: [Preset; 6] = [
 ];
 
 /// The preset named `name`.
-pub fn preset(name: &str) -> Option<&'static Preset> {
+pub(crate) fn preset(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.name == name)
 }
 
