@@ -48,16 +48,17 @@ pub enum Command {
     Audit(crate::audit::AuditArgs),
     /// Run as a KRM function (kustomize, kpt): a ResourceList on standard input, fixed on standard output.
     Krm(crate::krm::KrmArgs),
-    /// Print the kinds inspected (built-in and customKinds), or with --presets every preset's kinds.
+    /// Print the kinds inspected (built-in and customKinds), or with --chart the Helm chart's files/kinds.yaml.
     Kinds(KindsArgs),
 }
 
 /// `entrypoint-guard kinds`.
 #[derive(Debug, clap::Args)]
 pub struct KindsArgs {
-    /// Print every preset `customKinds` may name, as the Helm chart's files/kind-presets.yaml holds them.
+    /// Print the built-in kinds and every preset `customKinds` may name, as the Helm chart's
+    /// files/kinds.yaml holds them (its webhook rules and RBAC are built from it).
     #[arg(long)]
-    pub presets: bool,
+    pub chart: bool,
 }
 
 /// Exit status when `review` or `audit` found something (unless `--exit-zero`).
@@ -157,8 +158,8 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Kinds(args) => {
-            if args.presets {
-                print!("{}", crate::engine::kinds::presets::chart_file());
+            if args.chart {
+                print!("{}", crate::engine::kinds::chart_file());
             } else {
                 for kind in config.policy().kinds.iter() {
                     print!("{}", kind.to_yaml(""));

@@ -1,8 +1,9 @@
-//! `config.customKinds` in the chart (real `helm template`): every configured
-//! kind's resource in the webhook rules of each route that takes workloads
-//! and in the background audit's RBAC, exactly the kinds the program's own
-//! table holds for the rendered configuration; and the chart's
-//! files/kind-presets.yaml is the program's preset table.
+//! The kinds in the chart (real `helm template`): the webhook rules of each
+//! route and the background audit's RBAC hold exactly the kinds the
+//! program's own table holds for the rendered configuration, built-in and
+//! `config.customKinds` alike; the chart's files/kinds.yaml, which they are
+//! built from, is the program's table (built-in rows and presets); and
+//! values.schema.json offers exactly the presets the program knows.
 
 #[path = "support/chart.rs"]
 mod chart;
@@ -40,16 +41,29 @@ fn resources(rules: &Value, with_versions: bool) -> BTreeSet<(String, String, St
 
 #[test]
 fn the_charts_presets_are_the_programs() {
-    let file = std::fs::read_to_string(chart::chart_dir().join("files/kind-presets.yaml")).unwrap();
+    let file = std::fs::read_to_string(chart::chart_dir().join("files/kinds.yaml")).unwrap();
     assert_eq!(
         file,
         chart_file(),
-        "files/kind-presets.yaml is stale: regenerate it with `entrypoint-guard kinds --presets`"
+        "files/kinds.yaml is stale: regenerate it with `entrypoint-guard kinds --chart`"
     );
+    // The schema offers the presets the file (the program) has, no more, no less.
+    let file: Value = serde_saphyr::from_str(&file).unwrap();
+    let presets: BTreeSet<String> = file["presets"].as_object().unwrap().keys().cloned().collect();
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(chart::chart_dir().join("values.schema.json")).unwrap()).unwrap();
+    let offered: BTreeSet<String> = schema
+        .pointer("/properties/config/properties/customKinds/items/oneOf/0/enum")
+        .and_then(Value::as_array)
+        .expect("the preset names in values.schema.json")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(offered, presets);
 }
 
 #[test]
-fn every_configured_kind_is_in_the_rules_and_the_rbac() {
+fn the_rules_and_the_rbac_hold_exactly_the_programs_kinds() {
     for scope in ["workloads", "pods"] {
         let r = render(&[
             "--set-json",
@@ -62,52 +76,62 @@ fn every_configured_kind_is_in_the_rules_and_the_rbac() {
         // The program reads the same configuration: its table is the truth.
         let config = Config::from_yaml(r.config_text(), "configmap").expect("the rendered config loads");
         let policy = config.policy();
-        let expected: BTreeSet<(String, String, String)> = policy
-            .kinds
-            .custom()
-            .map(|k| {
-                (
-                    k.group.clone(),
-                    k.plural.clone(),
-                    serde_json::to_string(&k.versions).unwrap(),
-                )
-            })
-            .collect();
         assert_eq!(
-            expected.len(),
+            policy.kinds.custom().count(),
             6,
             "Rollout, three Knative kinds, the Volcano Job, Widget"
         );
-        let (takes_workloads, pods_only): (Vec<&Value>, Vec<&Value>) = r
-            .webhooks()
-            .iter()
-            .partition(|w| w["rules"].as_array().unwrap().len() > 1);
-        assert_eq!(pods_only.len(), usize::from(scope == "pods"), "{scope}");
-        for webhook in takes_workloads {
-            let rules = resources(&webhook["rules"], true);
-            for kind in &expected {
-                assert!(
-                    rules.contains(kind),
-                    "{scope} {}: {kind:?} in {rules:?}",
-                    webhook["name"]
-                );
-            }
-        }
-        for webhook in pods_only {
-            let rules = resources(&webhook["rules"], true);
-            assert!(
-                expected.iter().all(|k| !rules.contains(k)),
-                "{scope}: the Pods-only webhook takes no custom kind"
-            );
+        let of = |pods: bool, workloads: bool| -> BTreeSet<(String, String, String)> {
+            policy
+                .kinds
+                .iter()
+                .filter(|k| {
+                    if k.kind == "Pod" && k.group.is_empty() {
+                        pods
+                    } else {
+                        workloads
+                    }
+                })
+                .map(|k| {
+                    (
+                        k.group.clone(),
+                        k.plural.clone(),
+                        serde_json::to_string(&k.versions).unwrap(),
+                    )
+                })
+                .collect()
+        };
+        // scope: pods sends only Pods to /mutate, the other kinds of fix namespaces to /audit.
+        let routes = match scope {
+            "pods" => vec![
+                ("fix", of(true, false)),
+                ("audit", of(true, true)),
+                ("workloads", of(false, true)),
+            ],
+            _ => vec![("fix", of(true, true)), ("audit", of(true, true))],
+        };
+        let webhooks = r.webhooks();
+        assert_eq!(webhooks.len(), routes.len(), "{scope}");
+        for (name, expected) in routes {
+            let webhook = webhooks
+                .iter()
+                .find(|w| w["name"] == format!("{name}.entrypoint-guard.io"))
+                .unwrap_or_else(|| panic!("{scope}: no {name} webhook"));
+            assert_eq!(resources(&webhook["rules"], true), expected, "{scope} {name}");
         }
         let role = r.get("ClusterRole", chart::FULLNAME);
-        let rbac = resources(&role["rules"], false);
-        for (group, plural, _) in &expected {
-            assert!(
-                rbac.contains(&(group.clone(), plural.clone(), String::new())),
-                "RBAC lists {plural}.{group}"
-            );
-        }
+        let reads: Vec<Value> = role["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|rule| rule["verbs"] == serde_json::json!(["get", "list"]))
+            .cloned()
+            .collect();
+        let expected: BTreeSet<_> = of(true, true)
+            .into_iter()
+            .map(|(g, p, _)| (g, p, String::new()))
+            .collect();
+        assert_eq!(resources(&Value::Array(reads), false), expected, "{scope}: RBAC");
     }
 }
 

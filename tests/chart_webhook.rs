@@ -6,6 +6,7 @@
 mod chart;
 
 use chart::{FULLNAME, NAMESPACE, Rendered, render};
+use entrypoint_guard::engine::Kinds;
 use serde_json::{Value, json};
 
 const FIX: &str = "fix.entrypoint-guard.io";
@@ -85,22 +86,18 @@ fn rules(webhook: &Value) -> Vec<(String, String, String)> {
     out
 }
 
-/// Pods and every pod-template kind the engine handles.
+/// Pods and every pod-template kind the engine handles: its built-in kinds,
+/// read from its own table, so the chart's rules cannot fall behind it.
 fn all_kinds() -> Vec<(String, String, String)> {
-    let mut out: Vec<_> = [
-        ("", "pods"),
-        ("", "podtemplates"),
-        ("", "replicationcontrollers"),
-        ("apps", "deployments"),
-        ("apps", "statefulsets"),
-        ("apps", "daemonsets"),
-        ("apps", "replicasets"),
-        ("batch", "jobs"),
-        ("batch", "cronjobs"),
-    ]
-    .into_iter()
-    .map(|(g, r)| (g.to_string(), "v1".to_string(), r.to_string()))
-    .collect();
+    let mut out: Vec<_> = Kinds::builtin()
+        .iter()
+        .flat_map(|k| {
+            k.versions
+                .iter()
+                .map(|v| (k.group.clone(), v.clone(), k.plural.clone()))
+        })
+        .collect();
+    assert_eq!(out.len(), 9, "Pod and the eight built-in pod-template kinds");
     out.sort();
     out
 }

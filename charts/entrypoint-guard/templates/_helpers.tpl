@@ -104,26 +104,54 @@ reported
 {{- toYaml $c -}}
 {{- end -}}
 
-{{/* The resources of config.customKinds, as a JSON list of {group, plural,
-     versions}: a preset's kinds come from files/kind-presets.yaml (generated
-     from the program's own table by `entrypoint-guard kinds --presets`), an
-     entry gives its own. The webhook rules and the background audit's RBAC
-     cover each of them. */}}
-{{- define "entrypoint-guard.customResources" -}}
-{{- $presets := .Files.Get "files/kind-presets.yaml" | fromYaml -}}
+{{/* Every kind the program inspects with this configuration, as a JSON list
+     of {group, plural, versions, pod}: the built-in kinds, then those of
+     config.customKinds (a preset's from the file, an entry its own).
+     files/kinds.yaml is generated from the program's own table
+     (`entrypoint-guard kinds --chart`; a test keeps it in step), so the
+     webhook rules and the RBAC cover exactly the kinds the program inspects. */}}
+{{- define "entrypoint-guard.kinds" -}}
+{{- $file := .Files.Get "files/kinds.yaml" | fromYaml -}}
 {{- $out := list -}}
+{{- range $kind := $file.builtin -}}
+{{- $pod := and (eq $kind.kind "Pod") (eq $kind.group "") -}}
+{{- $out = append $out (dict "group" $kind.group "plural" $kind.plural "versions" $kind.versions "pod" $pod) -}}
+{{- end -}}
 {{- range $entry := (default list .Values.config.customKinds) -}}
 {{- if kindIs "string" $entry -}}
-{{- $kinds := get $presets $entry -}}
+{{- $kinds := get $file.presets $entry -}}
 {{- if not $kinds -}}
-{{- fail (printf "config.customKinds: unknown preset %q (files/kind-presets.yaml lists them)" $entry) -}}
+{{- fail (printf "config.customKinds: unknown preset %q (files/kinds.yaml lists them)" $entry) -}}
 {{- end -}}
 {{- range $kind := $kinds -}}
-{{- $out = append $out (dict "group" $kind.group "plural" $kind.plural "versions" $kind.versions) -}}
+{{- $out = append $out (dict "group" $kind.group "plural" $kind.plural "versions" $kind.versions "pod" false) -}}
 {{- end -}}
 {{- else -}}
-{{- $out = append $out (dict "group" $entry.group "plural" $entry.plural "versions" $entry.versions) -}}
+{{- $out = append $out (dict "group" $entry.group "plural" $entry.plural "versions" $entry.versions "pod" false) -}}
 {{- end -}}
 {{- end -}}
 {{- toJson $out -}}
+{{- end -}}
+
+{{/* The rules for the kinds of "entrypoint-guard.kinds", as a JSON list of
+     {group, versions, resources}: the kinds of one group and versions share
+     a rule, in the table's order. Called with (dict "ctx" $ "take" T): T is
+     all, pods (the Pod kind only) or workloads (every kind but Pods). */}}
+{{- define "entrypoint-guard.rules" -}}
+{{- $take := .take -}}
+{{- $rules := list -}}
+{{- $at := dict -}}
+{{- range $kind := include "entrypoint-guard.kinds" .ctx | fromJsonArray -}}
+{{- if or (eq $take "all") (and (eq $take "pods") $kind.pod) (and (eq $take "workloads") (not $kind.pod)) -}}
+{{- $key := printf "%s/%s" $kind.group (join "," $kind.versions) -}}
+{{- if hasKey $at $key -}}
+{{- $rule := index $rules (get $at $key) -}}
+{{- $_ := set $rule "resources" (append $rule.resources $kind.plural) -}}
+{{- else -}}
+{{- $_ := set $at $key (len $rules) -}}
+{{- $rules = append $rules (dict "group" $kind.group "versions" $kind.versions "resources" (list $kind.plural)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $rules -}}
 {{- end -}}

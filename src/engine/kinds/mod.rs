@@ -18,7 +18,6 @@ use std::sync::{Arc, LazyLock};
 pub use pattern::Pattern;
 pub(crate) use pattern::Token;
 pub(crate) use presets::PRESETS;
-pub use presets::chart_file;
 
 /// One row of a table of kinds, as written in the source: the built-in
 /// kinds ([`BUILTIN`]) and the kinds of each preset ([`PRESETS`]).
@@ -310,6 +309,31 @@ impl Kinds {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// The file the Helm chart reads (`charts/entrypoint-guard/files/kinds.yaml`):
+/// the built-in kinds, which the webhook rules and the background audit's
+/// RBAC always cover, then for each preset `customKinds` may name the kinds
+/// it adds. `entrypoint-guard kinds --chart` prints it; a test keeps the
+/// chart's copy in step, so the chart's rules follow this table.
+pub fn chart_file() -> String {
+    let mut out = String::from(
+        "# Generated from src/engine/kinds/ by `entrypoint-guard kinds --chart`; do not edit.\n\
+         # The built-in kinds (always in the webhook rules and the background audit's RBAC),\n\
+         # then for each preset config.customKinds may name, the kinds it adds.\n\
+         builtin:\n",
+    );
+    for kind in BUILTIN_KINDS.iter() {
+        out.push_str(&kind.to_yaml("  "));
+    }
+    out.push_str("presets:\n");
+    for preset in PRESETS {
+        out.push_str(&format!("  # {}\n  {}:\n", preset.source, preset.name));
+        for row in preset.kinds {
+            out.push_str(&Kind::from_row(row, true).to_yaml("    "));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

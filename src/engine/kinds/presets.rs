@@ -170,20 +170,3 @@ pub(crate) const PRESETS: [Preset; 6] = [
 pub(crate) fn preset(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.name == name)
 }
-
-/// The file the Helm chart reads (`charts/entrypoint-guard/files/kind-presets.yaml`):
-/// for each preset, what its webhook rules and RBAC need of each kind.
-/// `entrypoint-guard kinds --presets` prints it; a test keeps the chart's copy in step.
-pub fn chart_file() -> String {
-    let mut out = String::from(
-        "# Generated from src/engine/kinds/presets.rs by `entrypoint-guard kinds --presets`; do not edit.\n\
-         # For each preset config.customKinds may name, the resources the webhook rules and RBAC cover.\n",
-    );
-    for preset in PRESETS {
-        out.push_str(&format!("# {}\n{}:\n", preset.source, preset.name));
-        for kind in preset.kinds {
-            out.push_str(&super::Kind::from_row(kind, true).to_yaml("  "));
-        }
-    }
-    out
-}
