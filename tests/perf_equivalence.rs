@@ -581,20 +581,26 @@ fn review() -> impl Strategy<Value = Vec<u8>> {
         })
         .prop_map(|(object, k, strip_kind, operation, old)| {
             let (api_version, kind, _) = kinds().swap_remove(k);
-            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
             let mut object = object;
             if strip_kind && let Some(map) = object.as_object_mut() {
                 map.remove("kind");
                 map.remove("apiVersion");
             }
-            let mut review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
-                "uid": "u-1", "kind": {"group": group, "version": version, "kind": kind},
-                "operation": operation, "namespace": "demo", "object": object}});
-            if let Some(old) = old {
-                review["request"]["oldObject"] = old;
-            }
-            serde_json::to_vec(&review).unwrap()
+            admission_review(&api_version, &kind, operation, object, old)
         })
+}
+
+/// The AdmissionReview of `object` (of `kind` in `api_version`), with `old`
+/// as its `oldObject` on UPDATE.
+fn admission_review(api_version: &str, kind: &str, operation: &str, object: Value, old: Option<Value>) -> Vec<u8> {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let mut review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "u-1", "kind": {"group": group, "version": version, "kind": kind},
+        "operation": operation, "namespace": "demo", "object": object}});
+    if let Some(old) = old {
+        review["request"]["oldObject"] = old;
+    }
+    serde_json::to_vec(&review).unwrap()
 }
 
 #[test]
@@ -701,14 +707,7 @@ fn custom_review() -> impl Strategy<Value = Vec<u8>> {
         .prop_map(|(object, operation, old)| {
             let api_version = object["apiVersion"].as_str().unwrap_or("v1").to_string();
             let kind = object["kind"].as_str().unwrap_or("List").to_string();
-            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
-            let mut review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
-                "uid": "u-1", "kind": {"group": group, "version": version, "kind": kind},
-                "operation": operation, "namespace": "demo", "object": object}});
-            if let Some(old) = old {
-                review["request"]["oldObject"] = old;
-            }
-            serde_json::to_vec(&review).unwrap()
+            admission_review(&api_version, &kind, operation, object, old)
         })
 }
 

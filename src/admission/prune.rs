@@ -397,20 +397,12 @@ impl<'de> DeserializeSeed<'de> for ValidKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::kinds::{Kind, PRESETS};
     use crate::engine::workload::{self, tests::object_of};
     use serde_json::json;
 
     #[test]
     fn the_pod_specs_of_every_kind_of_the_table_are_kept() {
-        let kinds = Kinds::with_custom(
-            PRESETS
-                .iter()
-                .flat_map(|p| p.kinds)
-                .map(|k| Kind::from_row(k, true))
-                .collect(),
-        )
-        .unwrap();
+        let kinds = Kinds::with_every_preset();
         let schema = Arc::new(Schema::of(&kinds));
         let pod_spec = json!({"containers": [{"name": "c", "image": "i", "command": ["run"], "env": []}],
             "serviceAccountName": "sa", "volumes": []});

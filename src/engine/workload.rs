@@ -60,19 +60,8 @@ fn collect(object: &Value, at: String, kinds: &Kinds, out: &mut Vec<PodSpecAt>) 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::engine::kinds::{Kind, PRESETS, Token};
+    use crate::engine::kinds::{Kind, Token};
     use serde_json::json;
-
-    fn every_preset() -> Kinds {
-        Kinds::with_custom(
-            PRESETS
-                .iter()
-                .flat_map(|p| p.kinds)
-                .map(|k| Kind::from_row(k, true))
-                .collect(),
-        )
-        .unwrap()
-    }
 
     /// An object of `kind` holding a pod spec at each of its patterns (a `*`
     /// stands for two list elements), and the pointers of those specs.
@@ -164,7 +153,7 @@ pub(crate) mod tests {
 
     #[test]
     fn every_kind_of_the_table_is_found_where_its_patterns_are() {
-        let kinds = every_preset();
+        let kinds = Kinds::with_every_preset();
         for kind in kinds.iter() {
             let (object, expected) = object_of(kind);
             let found: Vec<String> = pod_specs(&object, &kinds).into_iter().map(|at| at.spec).collect();
@@ -201,7 +190,7 @@ pub(crate) mod tests {
 
     #[test]
     fn custom_kinds_are_walked_like_built_in_ones() {
-        let kinds = every_preset();
+        let kinds = Kinds::with_every_preset();
         let list = json!({"apiVersion": "v1", "kind": "List", "items": [
             {"apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job", "spec": {"tasks": [
                 {"name": "ps", "template": {"spec": {"containers": []}}},

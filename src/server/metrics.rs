@@ -483,16 +483,7 @@ mod tests {
 
     #[test]
     fn every_kind_of_the_table_has_its_own_label() {
-        use crate::engine::Kind;
-        use crate::engine::kinds::PRESETS;
-        let kinds = Kinds::with_custom(
-            PRESETS
-                .iter()
-                .flat_map(|p| p.kinds)
-                .map(|k| Kind::from_row(k, true))
-                .collect(),
-        )
-        .unwrap();
+        let kinds = Kinds::with_every_preset();
         let m = Metrics::new(&kinds);
         for kind in kinds.iter() {
             m.admission(

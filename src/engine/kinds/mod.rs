@@ -300,6 +300,19 @@ impl Kinds {
         self.0.iter().position(|k| k.kind == kind).unwrap_or(self.0.len())
     }
 
+    /// The built-in kinds and every preset's: a table for tests.
+    #[cfg(test)]
+    pub(crate) fn with_every_preset() -> Kinds {
+        Kinds::with_custom(
+            PRESETS
+                .iter()
+                .flat_map(|p| p.kinds)
+                .map(|k| Kind::from_row(k, true))
+                .collect(),
+        )
+        .expect("no preset repeats a kind")
+    }
+
     /// How many kinds there are.
     pub fn len(&self) -> usize {
         self.0.len()
@@ -340,20 +353,9 @@ pub fn chart_file() -> String {
 mod tests {
     use super::*;
 
-    fn every_preset() -> Kinds {
-        Kinds::with_custom(
-            PRESETS
-                .iter()
-                .flat_map(|p| p.kinds)
-                .map(|k| Kind::from_row(k, true))
-                .collect(),
-        )
-        .unwrap()
-    }
-
     #[test]
     fn kinds_are_found_by_group_and_name() {
-        let kinds = every_preset();
+        let kinds = Kinds::with_every_preset();
         let found = |api_version: &str, kind: &str| kinds.find(Some(api_version), kind).map(Kind::resource);
         assert_eq!(found("apps/v1", "StatefulSet").as_deref(), Some("statefulsets.apps"));
         assert_eq!(
@@ -381,7 +383,7 @@ mod tests {
         let builtin = Kinds::builtin();
         assert_eq!(builtin.len(), BUILTIN.len());
         assert_eq!(builtin.custom().count(), 0);
-        let all = every_preset();
+        let all = Kinds::with_every_preset();
         for (row, kind) in BUILTIN.iter().zip(all.iter()) {
             assert_eq!(Kind::from_row(row, false), *kind);
         }
@@ -390,7 +392,7 @@ mod tests {
 
     #[test]
     fn paths_follow_the_api_layout() {
-        let kinds = every_preset();
+        let kinds = Kinds::with_every_preset();
         let deploy = kinds.find(Some("apps/v1"), "Deployment").unwrap();
         assert_eq!(deploy.list_path(None), "/apis/apps/v1/deployments");
         assert_eq!(
