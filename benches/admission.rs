@@ -6,12 +6,11 @@
 //!
 //! `cargo bench --bench admission` prints the numbers; nothing is asserted.
 
-use entrypoint_guard::admission::Schema;
-use entrypoint_guard::engine::Kinds;
 use std::hint::black_box;
+use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use entrypoint_guard::admission::{self, AdmissionRequest};
+use entrypoint_guard::admission::{self, AdmissionRequest, Schema};
 use entrypoint_guard::config::server::OnError;
 use entrypoint_guard::engine::{self, Mode, Policy};
 use entrypoint_guard::image::OfflineResolver;
@@ -19,13 +18,14 @@ use entrypoint_guard::image::OfflineResolver;
 #[path = "support/fixtures.rs"]
 mod fixtures;
 
-/// What `serve` does for one body, minus HTTP, metrics and logging.
-fn handle(body: &[u8], resolver: &OfflineResolver, policy: &Policy) -> Vec<u8> {
-    let mut request = match admission::decode_lean(body, &Schema::builtin()) {
+/// What `serve` does for one body, minus HTTP, metrics and logging: the
+/// lean decode along `schema`, the schema of the policy's kinds.
+fn handle(body: &[u8], schema: &Arc<Schema>, resolver: &OfflineResolver, policy: &Policy) -> Vec<u8> {
+    let mut request = match admission::decode_lean(body, schema) {
         Ok(request) => request,
         Err(e) => return e.to_string().into_bytes(),
     };
-    let verdict = match request.take_object(&Kinds::builtin()) {
+    let verdict = match request.take_object(&policy.kinds) {
         Ok(object) => {
             let old = request.take_old_object();
             let needed = engine::lookups(&object, old.as_ref(), request.namespace.as_deref(), policy);
@@ -49,9 +49,12 @@ fn handle(body: &[u8], resolver: &OfflineResolver, policy: &Policy) -> Vec<u8> {
 fn handler(c: &mut Criterion) {
     let resolver = OfflineResolver::new(fixtures::facts());
     let policy = Policy::default();
+    let schema = Arc::new(Schema::of(&policy.kinds));
     let mut group = c.benchmark_group("handler");
     for (stem, body) in fixtures::reviews() {
-        group.bench_function(&stem, |b| b.iter(|| handle(black_box(&body), &resolver, &policy)));
+        group.bench_function(&stem, |b| {
+            b.iter(|| handle(black_box(&body), &schema, &resolver, &policy))
+        });
     }
     group.finish();
 }
@@ -68,11 +71,12 @@ fn stages(c: &mut Criterion) {
     group.bench_function("decode-whole-value", |b| {
         b.iter(|| admission::decode(black_box(&body)).unwrap())
     });
+    let schema = Arc::new(Schema::of(&policy.kinds));
     group.bench_function("decode-lean", |b| {
-        b.iter(|| admission::decode_lean(black_box(&body), &Schema::builtin()).unwrap())
+        b.iter(|| admission::decode_lean(black_box(&body), &schema).unwrap())
     });
-    let mut request: AdmissionRequest = admission::decode_lean(&body, &Schema::builtin()).unwrap();
-    let object = request.take_object(&Kinds::builtin()).unwrap();
+    let mut request: AdmissionRequest = admission::decode_lean(&body, &schema).unwrap();
+    let object = request.take_object(&policy.kinds).unwrap();
     let facts = resolver.resolve_now(&engine::lookups(&object, None, None, &policy).images);
     group.bench_function("images+context+resolve", |b| {
         b.iter(|| {

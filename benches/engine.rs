@@ -5,7 +5,6 @@
 //!
 //! `cargo bench --bench engine` prints the numbers; nothing is asserted.
 
-use entrypoint_guard::engine::Kinds;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -23,7 +22,7 @@ fn engine_per_kind(c: &mut Criterion) {
         let mut request = admission::decode(&body).expect("a fixture decodes");
         // Pod UPDATE is not inspected by the webhook, but the engine handles it like any Pod.
         let object = request
-            .take_object(&Kinds::builtin())
+            .take_object(&policy.kinds)
             .or_else(|_| request.object.take().ok_or(()))
             .expect("an object");
         group.bench_function(&stem, |b| {

@@ -5,13 +5,14 @@
 //! decode. Companion of `scripts/load.sh`; prints numbers, asserts nothing.
 //! `examples/admission_cost_mimalloc.rs` is the same with mimalloc.
 //!
-//! `cargo run --release --example admission_cost -- REVIEW.json [FACTS.yaml] [ITERATIONS]`
+//! `cargo run --release --example admission_cost -- REVIEW.json [FACTS.yaml] [ITERATIONS] [CONFIG.yaml]`
+//! (a configuration's `customKinds` widen the decode schema, as in `serve`).
 
-use entrypoint_guard::admission::Schema;
-use entrypoint_guard::engine::Kinds;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use entrypoint_guard::admission::Schema;
 use entrypoint_guard::config::{self, Config, server::OnError};
 use entrypoint_guard::engine::{self, Mode};
 use entrypoint_guard::{admission, image::OfflineResolver};
@@ -21,15 +22,20 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let review = args
         .next()
-        .ok_or("usage: admission_cost REVIEW.json [FACTS.yaml] [ITERATIONS]")?;
+        .ok_or("usage: admission_cost REVIEW.json [FACTS.yaml] [ITERATIONS] [CONFIG.yaml]")?;
     let body = std::fs::read(&review)?;
-    let mut config = Config::default();
-    if let Some(facts) = args.next() {
+    let facts = args.next();
+    let iterations: u32 = args.next().map_or(Ok(20_000), |n| n.parse())?;
+    let mut config = match args.next() {
+        Some(path) => Config::load(Path::new(&path))?,
+        None => Config::default(),
+    };
+    if let Some(facts) = facts {
         config.image_facts = config::load_image_facts(Path::new(&facts))?;
     }
-    let iterations: u32 = args.next().map_or(Ok(20_000), |n| n.parse())?;
     let resolver = OfflineResolver::new(config.facts());
     let policy = config.policy();
+    let schema = Arc::new(Schema::of(&policy.kinds));
 
     let stages = [
         "decode",
@@ -41,9 +47,9 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut spent = [Duration::ZERO; 5];
     for _ in 0..iterations {
         let t0 = Instant::now();
-        let mut request = admission::decode_lean(&body, &Schema::builtin())?;
+        let mut request = admission::decode_lean(&body, &schema)?;
         let t1 = Instant::now();
-        let Ok(object) = request.take_object(&Kinds::builtin()) else {
+        let Ok(object) = request.take_object(&policy.kinds) else {
             return Err("this review is not inspected (operation, kind or subresource)".into());
         };
         let old = request.take_old_object();
