@@ -65,6 +65,7 @@ async fn every_metric_and_label_the_dashboard_and_alerts_use_exists() {
         .with_background_audit(BackgroundAudit {
             client,
             interval: Duration::from_millis(500),
+            reports: None,
         })
         .start()
         .await

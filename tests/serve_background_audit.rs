@@ -67,6 +67,7 @@ async fn gauges_match_the_audit_and_refresh() {
         .with_background_audit(BackgroundAudit {
             client,
             interval: Duration::from_millis(300),
+            reports: None,
         })
         .start()
         .await

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::output::{self, OutputError, OutputFormat};
 use crate::cluster::progress::TerminalLine;
-use crate::cluster::{AuditOptions, AuditReport, ConnectError, run_with_progress};
+use crate::cluster::{AuditOptions, AuditReport, ConnectError, reports, run_with_progress};
 use crate::config::{Config, Span};
 use crate::engine::Scope;
 use crate::registry::{CredentialFileError, DockerConfigCredentials};
@@ -54,6 +54,13 @@ pub struct AuditArgs {
     /// With --resolve: time allowed for the registry lookups of one object.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = Span::parse)]
     pub resolve_timeout: Span,
+    /// Also write the findings to the cluster as PolicyReports (openreports.io Reports, else
+    /// wgpolicyk8s.io PolicyReports, whichever is served), one per audited namespace.
+    #[arg(long)]
+    pub report_to_cluster: bool,
+    /// With --report-to-cluster: also a `pass` result per audited workload without findings.
+    #[arg(long, requires = "report_to_cluster")]
+    pub report_passes: bool,
 }
 
 /// Why `audit` could not run (what could not be listed is in the report).
@@ -74,6 +81,9 @@ pub(crate) enum AuditCommandError {
     /// The report could not be rendered.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// `--report-to-cluster` found no report API, or could not write.
+    #[error("--report-to-cluster: {0}")]
+    Reports(String),
     /// The report could not be written to standard output.
     #[error("cannot write the report: {0}")]
     Write(#[source] std::io::Error),
@@ -107,12 +117,16 @@ async fn run_async(args: AuditArgs, config: &Config) -> Result<AuditReport, Audi
         page_size: args.chunk_size,
         request_timeout: args.request_timeout.get(),
         resolve_timeout: args.resolve_timeout.get(),
+        keep_passed: args.report_passes,
         ..AuditOptions::default()
     };
     let progress = TerminalLine::for_stderr();
     let mut policy = config.policy();
     policy.scope = args.scope.unwrap_or(policy.scope);
     let report = run_with_progress(&client, &options, resolver, &policy, progress.as_ref()).await;
+    if args.report_to_cluster {
+        write_reports(&client, &report, &args).await?;
+    }
     let text = output::render(&report, args.output)?;
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
@@ -122,4 +136,22 @@ async fn run_async(args: AuditArgs, config: &Config) -> Result<AuditReport, Audi
         }
     }
     Ok(report)
+}
+
+/// `--report-to-cluster`: the reports, with the API discovery finds.
+async fn write_reports(client: &kube::Client, report: &AuditReport, args: &AuditArgs) -> Result<(), AuditCommandError> {
+    let fail = |e: reports::ReportsError| AuditCommandError::Reports(e.to_string());
+    let api = reports::discover(client).await.map_err(fail)?.ok_or_else(|| {
+        AuditCommandError::Reports(
+            "the API server serves neither openreports.io/v1alpha1 nor wgpolicyk8s.io/v1alpha2 (install one of their CRDs)".into(),
+        )
+    })?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let written = reports::write(client, &api, report, &args.namespaces, args.report_passes, now)
+        .await
+        .map_err(fail)?;
+    tracing::info!(api = %api.api_version(), applied = written.applied, deleted = written.deleted, "reports written");
+    Ok(())
 }

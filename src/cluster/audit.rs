@@ -2,18 +2,20 @@
 //! their chalk wrapper, with the same engine the webhook and `review` use.
 //!
 //! ```text
-//! list (Pods + pod-template kinds, paged) ─► skip what a listed owner reports
-//!   ─► engine::lookups ─► resolver ─► engine::inspect ─► report (text|json|yaml|sarif)
+//! list a page (pod-template kinds, then Pods) ─► skip what a listed owner reports
+//!   ─► engine::lookups ─► resolver ─► engine::inspect ─► keep findings ─► next page
+//!   ─► report (text|json|yaml|sarif, PolicyReports)
 //! ```
 //!
-//! Read-only: it lists, it never writes. A kind or namespace that cannot be
+//! Read-only: it lists, it never writes (PolicyReports are written by
+//! [`super::reports`], from the finished report). A kind or namespace that cannot be
 //! listed (403, timeout) is reported and the rest is still audited.
 //! [`run`] is the core the `audit` command and
 //! `serve --background-audit` (which exports
 //! [`AuditReport::counts_by_namespace_and_rule`]) share.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -21,10 +23,9 @@ use serde_json::Value;
 
 use super::kinds::listable;
 use super::list;
-use super::ownership;
 use super::progress::{Progress, Silent};
-use super::report::{AuditError, AuditReport, AuditedObject};
-use crate::engine::{self, Kind, Kinds, Mode, Policy};
+use super::report::{AuditError, AuditReport, AuditedObject, ObjectRef};
+use crate::engine::{self, Kind, Mode, Policy, owner};
 use crate::image::Resolver;
 
 /// What to audit and how hard to push the API server.
@@ -42,8 +43,11 @@ pub struct AuditOptions {
     pub request_timeout: Duration,
     /// Time budget for resolving the images of one object.
     pub resolve_timeout: Duration,
-    /// List requests and image resolutions in flight at once.
+    /// Image resolutions in flight at once.
     pub concurrency: usize,
+    /// Also keep a reference to each audited object without findings
+    /// ([`AuditReport::passed`]), for `pass` results in PolicyReports.
+    pub keep_passed: bool,
 }
 
 impl Default for AuditOptions {
@@ -55,6 +59,7 @@ impl Default for AuditOptions {
             request_timeout: Duration::from_secs(30),
             resolve_timeout: Duration::from_secs(10),
             concurrency: 4,
+            keep_passed: false,
         }
     }
 }
@@ -74,6 +79,12 @@ pub async fn run(
 }
 
 /// [`run`], telling `progress` how far it got.
+///
+/// Memory is bounded by a page, not by the cluster: each page is inspected
+/// as it arrives and only objects with findings are kept (and, for the
+/// owner rule, the uids of listed controllers and a count of owned objects
+/// per controller uid; with [`AuditOptions::keep_passed`], a reference to
+/// each object without findings).
 pub async fn run_with_progress(
     client: &kube::Client,
     options: &AuditOptions,
@@ -82,58 +93,7 @@ pub async fn run_with_progress(
     progress: &dyn Progress,
 ) -> AuditReport {
     let mut report = AuditReport::default();
-    let objects = list_everything(client, options, &policy.kinds, progress, &mut report).await;
-    report.summary.listed = objects.len();
-
-    let listed = ownership::uids(&objects);
-    let mut to_inspect = Vec::with_capacity(objects.len());
-    for object in objects {
-        match ownership::listed_owner(&object, &listed) {
-            Some(owner) if !options.include_owned => {
-                tracing::debug!(object = %describe(&object), %owner, "reported through its owner");
-                report.summary.skipped_owned += 1;
-            }
-            _ => to_inspect.push(object),
-        }
-    }
-    report.summary.audited = to_inspect.len();
-
-    let total = to_inspect.len();
-    let done = AtomicUsize::new(0);
-    let concurrency = options.concurrency.max(1);
-    let inspected: Vec<Option<AuditedObject>> = futures::stream::iter(to_inspect)
-        .map(|object| {
-            let resolver = Arc::clone(&resolver);
-            let done = &done;
-            async move {
-                let audited = inspect_one(object, resolver.as_ref(), policy, options.resolve_timeout).await;
-                progress.inspected(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                audited
-            }
-        })
-        .buffered(concurrency)
-        .collect()
-        .await;
-    report.objects = inspected.into_iter().flatten().collect();
-    let rank = |kind: &str| policy.kinds.rank(kind);
-    report
-        .objects
-        .sort_by(|a, b| (&a.namespace, rank(&a.kind), &a.name).cmp(&(&b.namespace, rank(&b.kind), &b.name)));
-    report.summary.with_findings = report.objects.len();
-    report.summary.findings = report.objects.iter().map(|o| o.findings.len()).sum();
-    report.summary.errors = report.errors.len();
-    progress.finish();
-    report
-}
-
-/// Lists every kind in every requested scope; failures go into `report`.
-async fn list_everything(
-    client: &kube::Client,
-    options: &AuditOptions,
-    kinds: &Kinds,
-    progress: &dyn Progress,
-    report: &mut AuditReport,
-) -> Vec<Value> {
+    let kinds = listable(client, &policy.kinds, &mut report).await;
     let mut scopes: Vec<Option<String>> = Vec::new();
     if options.namespaces.is_empty() {
         scopes.push(None);
@@ -143,71 +103,189 @@ async fn list_everything(
             scopes.push(Some(ns.clone()));
         }
     }
-    let kinds = listable(client, kinds, report).await;
-    let jobs: Vec<(Option<String>, &Kind)> = scopes
+    // Pods last: by then the controllers of most Pods have been listed, so
+    // owned Pods are skipped before their images are resolved.
+    let mut jobs: Vec<(Option<String>, &Kind)> = scopes
         .iter()
         .flat_map(|scope| kinds.iter().map(move |kind| (scope.clone(), kind)))
         .collect();
-    let total = jobs.len();
-    let done = AtomicUsize::new(0);
+    jobs.sort_by_key(|(_, kind)| is_pod(kind));
     let paging = list::Paging {
         page_size: options.page_size,
         timeout: options.request_timeout,
     };
-    let listings: Vec<_> = futures::stream::iter(jobs)
-        .map(|(scope, kind)| {
-            let done = &done;
-            async move {
-                let started = Instant::now();
-                let listing = list::list(client, kind, scope.as_deref(), paging).await;
-                tracing::debug!(
-                    kind = %kind.kind,
-                    namespace = scope.as_deref().unwrap_or("*"),
-                    items = listing.items.len(),
-                    pages = listing.pages,
-                    ms = started.elapsed().as_millis() as u64,
-                    "listed"
-                );
-                progress.listed(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                (scope, kind, listing)
-            }
-        })
-        .buffered(options.concurrency.max(1))
-        .collect()
-        .await;
-
-    let mut objects = Vec::new();
-    for (scope, kind, listing) in listings {
-        if let Some(failure) = listing.failure {
-            let error = AuditError {
-                kind: kind.kind.clone(),
-                resource: kind.resource(),
-                namespace: scope,
-                reason: failure.reason,
-                message: failure.message,
-                items_read: listing.items.len(),
+    let policy = Arc::new(policy.clone());
+    let mut found = Found::default();
+    let total = jobs.len();
+    for (done, (scope, kind)) in jobs.into_iter().enumerate() {
+        let started = Instant::now();
+        let mut pager = list::Pager::new(client, kind, scope.as_deref(), paging);
+        let mut items_read = 0;
+        while let Some(page) = pager.next().await {
+            let objects = match page {
+                Ok(objects) => objects,
+                Err(failure) => {
+                    let error = AuditError {
+                        kind: kind.kind.clone(),
+                        resource: kind.resource(),
+                        namespace: scope.clone(),
+                        reason: failure.reason,
+                        message: failure.message,
+                        items_read,
+                    };
+                    tracing::warn!(
+                        reason = error.reason.as_str(),
+                        "cannot list {} in {}: {}",
+                        error.resource,
+                        error.scope(),
+                        error.message
+                    );
+                    report.errors.push(error);
+                    break;
+                }
             };
-            tracing::warn!(
-                reason = error.reason.as_str(),
-                "cannot list {} in {}: {}",
-                error.resource,
-                error.scope(),
-                error.message
-            );
-            report.errors.push(error);
+            items_read += objects.len();
+            found
+                .page(objects, is_pod(kind), options, &resolver, &policy, progress)
+                .await;
         }
-        objects.extend(listing.items);
+        tracing::debug!(
+            kind = %kind.kind,
+            namespace = scope.as_deref().unwrap_or("*"),
+            items = items_read,
+            pages = pager.pages,
+            ms = started.elapsed().as_millis() as u64,
+            "listed and inspected"
+        );
+        progress.listed(done + 1, total);
     }
-    objects
+    found.finish(options, &mut report);
+    let rank = |kind: &str| policy.kinds.rank(kind);
+    report
+        .objects
+        .sort_by(|a, b| (&a.namespace, rank(&a.kind), &a.name).cmp(&(&b.namespace, rank(&b.kind), &b.name)));
+    report.passed.sort();
+    report.summary.with_findings = report.objects.len();
+    report.summary.findings = report.objects.iter().map(|o| o.findings.len()).sum();
+    report.summary.errors = report.errors.len();
+    progress.finish();
+    report
 }
 
-/// Resolves and inspects one object; `None` when it has no findings.
-async fn inspect_one(
-    object: Value,
-    resolver: &dyn Resolver,
-    policy: &Policy,
-    resolve_timeout: Duration,
-) -> Option<AuditedObject> {
+/// Pods own no audited object, so their uids are never needed as owners.
+fn is_pod(kind: &Kind) -> bool {
+    kind.kind == "Pod" && kind.group.is_empty()
+}
+
+/// What the audit keeps while it pages: findings, and what the owner rule
+/// needs to decide at the end for objects whose controller came later.
+#[derive(Default)]
+struct Found {
+    listed: usize,
+    /// Uids of every listed object that can own another (all but Pods).
+    owners: HashSet<String>,
+    /// Objects with findings, with their controller's uid.
+    objects: Vec<(AuditedObject, Option<String>)>,
+    /// Objects without findings, with their controller's uid.
+    passed: Vec<(ObjectRef, Option<String>)>,
+    /// Objects inspected without findings (not kept), by controller uid.
+    clean_owned: HashMap<String, usize>,
+    skipped_owned: usize,
+}
+
+impl Found {
+    /// Inspects one page: objects whose controller is already listed are
+    /// skipped (unless `include_owned`), the rest resolved and inspected,
+    /// `concurrency` at a time.
+    async fn page(
+        &mut self,
+        objects: Vec<Value>,
+        pods: bool,
+        options: &AuditOptions,
+        resolver: &Arc<dyn Resolver>,
+        policy: &Arc<Policy>,
+        progress: &dyn Progress,
+    ) {
+        self.listed += objects.len();
+        let mut to_inspect = Vec::with_capacity(objects.len());
+        for object in objects {
+            if !pods && let Some(uid) = object.pointer("/metadata/uid").and_then(Value::as_str) {
+                self.owners.insert(uid.to_string());
+            }
+            let controller = owner::controller_of(&object).map(|o| o.uid).filter(|u| !u.is_empty());
+            match &controller {
+                Some(uid) if !options.include_owned && self.owners.contains(uid) => {
+                    tracing::debug!(object = %describe(&object), "reported through its owner");
+                    self.skipped_owned += 1;
+                }
+                _ => to_inspect.push((object, controller)),
+            }
+        }
+        let timeout = options.resolve_timeout;
+        let mut inspected = futures::stream::iter(to_inspect)
+            .map(|(object, controller)| {
+                let resolver = Arc::clone(resolver);
+                let policy = Arc::clone(policy);
+                async move { (inspect_one(object, resolver.as_ref(), &policy, timeout).await, controller) }
+            })
+            .buffer_unordered(options.concurrency.max(1));
+        while let Some((inspection, controller)) = inspected.next().await {
+            match inspection {
+                Inspected::Findings(object) => self.objects.push((*object, controller)),
+                Inspected::Clean(reference) => {
+                    if options.keep_passed {
+                        self.passed.push((reference, controller.clone()));
+                    }
+                    if let Some(uid) = controller {
+                        *self.clean_owned.entry(uid).or_insert(0) += 1;
+                    }
+                }
+            }
+            progress.inspected(self.listed - self.skipped_owned, self.listed);
+        }
+    }
+
+    /// Drops what a controller listed later reports, and fills `report`.
+    fn finish(self, options: &AuditOptions, report: &mut AuditReport) {
+        let owners = self.owners;
+        let reported_by_owner =
+            |controller: &Option<String>| !options.include_owned && controller.as_ref().is_some_and(|u| owners.contains(u));
+        let mut skipped = self.skipped_owned;
+        skipped += self
+            .clean_owned
+            .iter()
+            .filter(|(uid, _)| !options.include_owned && owners.contains(*uid))
+            .map(|(_, n)| n)
+            .sum::<usize>();
+        for (object, controller) in self.objects {
+            if reported_by_owner(&controller) {
+                skipped += 1;
+            } else {
+                report.objects.push(object);
+            }
+        }
+        report.passed = self
+            .passed
+            .into_iter()
+            .filter(|(_, controller)| !reported_by_owner(controller))
+            .map(|(reference, _)| reference)
+            .collect();
+        report.summary.listed = self.listed;
+        report.summary.skipped_owned = skipped;
+        report.summary.audited = self.listed - skipped;
+    }
+}
+
+/// What inspecting one object gave.
+enum Inspected {
+    /// Findings: the object is kept.
+    Findings(Box<AuditedObject>),
+    /// None: only a reference is kept.
+    Clean(ObjectRef),
+}
+
+/// Resolves and inspects one object.
+async fn inspect_one(object: Value, resolver: &dyn Resolver, policy: &Policy, resolve_timeout: Duration) -> Inspected {
     let needed = engine::lookups(&object, None, None, policy);
     let facts = resolver
         .resolve(&needed.images, &needed.context, Instant::now() + resolve_timeout)
@@ -216,24 +294,18 @@ async fn inspect_one(
     // and `applied` then tells what the webhook would do with this object.
     let inspection = engine::inspect(&object, &facts, policy, Mode::Fix);
     if inspection.findings.is_empty() {
-        return None;
+        return Inspected::Clean(ObjectRef::of(&object));
     }
-    let text = |pointer: &str| {
-        object
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    Some(AuditedObject {
-        api_version: text("/apiVersion"),
-        kind: text("/kind"),
-        namespace: text("/metadata/namespace"),
-        name: text("/metadata/name"),
+    let reference = ObjectRef::of(&object);
+    Inspected::Findings(Box::new(AuditedObject {
+        api_version: reference.api_version,
+        kind: reference.kind,
+        namespace: reference.namespace,
+        name: reference.name,
         findings: inspection.findings,
         proposed: inspection.proposed,
         object,
-    })
+    }))
 }
 
 fn describe(object: &Value) -> String {

@@ -69,7 +69,7 @@ async fn discover(client: &kube::Client, kind: &Kind) -> Result<Option<String>, 
 }
 
 /// A discovery document, or `None` when the API server has none there (404).
-async fn get(client: &kube::Client, path: &str) -> Result<Option<Value>, kube::Error> {
+pub(crate) async fn get(client: &kube::Client, path: &str) -> Result<Option<Value>, kube::Error> {
     let request = axum::http::Request::get(path)
         .body(Vec::new())
         .map_err(kube::Error::HttpError)?;

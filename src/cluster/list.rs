@@ -58,18 +58,6 @@ pub(crate) struct ListFailure {
     pub message: String,
 }
 
-/// The result of listing one kind in one scope.
-#[derive(Debug, Default)]
-pub(crate) struct Listing {
-    /// The objects read, with `apiVersion` and `kind` set (list items lack them).
-    /// When a later page failed, the objects of the earlier pages are kept.
-    pub items: Vec<Value>,
-    /// How many pages were read.
-    pub pages: usize,
-    /// Why the listing stopped early, if it did.
-    pub failure: Option<ListFailure>,
-}
-
 /// How to page.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Paging {
@@ -79,56 +67,91 @@ pub(crate) struct Paging {
     pub timeout: Duration,
 }
 
-/// Lists `kind` in `namespace` (all namespaces when `None`), following
-/// `continue` tokens until the last page, each page within `paging.timeout`.
-pub(crate) async fn list(client: &kube::Client, kind: &Kind, namespace: Option<&str>, paging: Paging) -> Listing {
-    let request = kube::core::Request::new(kind.list_path(namespace));
-    let mut out = Listing::default();
-    let mut token: Option<String> = None;
-    loop {
+/// Lists one kind in one scope a page at a time, so that a caller holds
+/// one page, never the whole collection.
+///
+/// No `resourceVersion` is sent: a list with `resourceVersion=0` is served
+/// from the watch cache, which ignores `limit` (kube-apiserver's
+/// `computeListLimit`: "the limit is ignored for requests that set RV == 0")
+/// and answers the whole collection in one response. Unset, the first page
+/// is a consistent read, served from the watch cache since Kubernetes 1.31
+/// (ConsistentListFromCache) with `limit` honoured; the `continue` pages are
+/// read from etcd before 1.34 and from the cache's snapshots from 1.34 on.
+pub(crate) struct Pager<'a> {
+    client: &'a kube::Client,
+    request: kube::core::Request,
+    kind: &'a Kind,
+    paging: Paging,
+    token: Option<String>,
+    /// Pages read so far.
+    pub pages: usize,
+    done: bool,
+}
+
+impl<'a> Pager<'a> {
+    /// A pager over `kind` in `namespace` (all namespaces when `None`).
+    pub(crate) fn new(client: &'a kube::Client, kind: &'a Kind, namespace: Option<&str>, paging: Paging) -> Self {
+        Pager {
+            client,
+            request: kube::core::Request::new(kind.list_path(namespace)),
+            kind,
+            paging,
+            token: None,
+            pages: 0,
+            done: false,
+        }
+    }
+
+    /// The next page's objects (with `apiVersion` and `kind` set; list items
+    /// lack them), `None` after the last page or after a failure, which is
+    /// returned once.
+    pub(crate) async fn next(&mut self) -> Option<Result<Vec<Value>, ListFailure>> {
+        if self.done {
+            return None;
+        }
+        let result = self.fetch().await;
+        if result.is_err() {
+            self.done = true;
+        }
+        Some(result)
+    }
+
+    async fn fetch(&mut self) -> Result<Vec<Value>, ListFailure> {
         let params = ListParams {
-            limit: Some(paging.page_size.max(1)),
-            continue_token: token.clone(),
+            limit: Some(self.paging.page_size.max(1)),
+            continue_token: self.token.clone(),
             ..ListParams::default()
         };
-        let mut page = match fetch_page(client, &request, &params, paging.timeout, out.pages + 1).await {
-            Ok(page) => page,
-            Err(failure) => {
-                out.failure = Some(failure);
-                return out;
-            }
-        };
-        out.pages += 1;
+        let mut page = fetch_page(self.client, &self.request, &params, self.paging.timeout, self.pages + 1).await?;
+        self.pages += 1;
         let Some(Value::Array(items)) = page.get_mut("items").map(Value::take) else {
-            out.failure = Some(ListFailure {
+            return Err(ListFailure {
                 reason: FailureReason::Decode,
                 message: format!(
                     "answer to {} has no items array (kind {})",
-                    request.url_path,
+                    self.request.url_path,
                     page.get("kind").and_then(Value::as_str).unwrap_or("absent")
                 ),
             });
-            return out;
         };
-        out.items
-            .extend(items.into_iter().map(|item| with_type_meta(item, kind)));
         let next = page
             .pointer("/metadata/continue")
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
             .map(str::to_string);
         match next {
-            None => return out,
+            None => self.done = true,
             // A server that hands back the same token would page forever.
-            Some(next) if token.as_deref() == Some(next.as_str()) => {
-                out.failure = Some(ListFailure {
+            Some(next) if self.token.as_deref() == Some(next.as_str()) => {
+                return Err(ListFailure {
                     reason: FailureReason::Decode,
                     message: "the API server returned the same continue token twice".into(),
                 });
-                return out;
             }
-            Some(next) => token = Some(next),
+            Some(next) => self.token = Some(next),
         }
+        let kind = self.kind;
+        Ok(items.into_iter().map(|item| with_type_meta(item, kind)).collect())
     }
 }
 

@@ -7,16 +7,16 @@
 pub(crate) mod audit;
 pub(crate) mod kinds;
 pub(crate) mod list;
-pub(crate) mod ownership;
 pub(crate) mod progress;
 pub(crate) mod report;
+pub mod reports;
 
 use std::path::{Path, PathBuf};
 
 pub use audit::{AuditOptions, run, run_with_progress};
 pub use list::FailureReason;
 pub use progress::{Progress, Silent};
-pub use report::{AuditError, AuditReport, AuditedObject, Summary};
+pub use report::{AuditError, AuditReport, AuditedObject, ObjectRef, Summary};
 
 /// Why no client for the cluster could be made.
 #[derive(Debug, thiserror::Error)]

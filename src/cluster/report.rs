@@ -39,6 +39,42 @@ impl AuditedObject {
     }
 }
 
+/// An audited object, by reference (PolicyReport `resources`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRef {
+    /// The namespace (first, so that references sort by namespace).
+    pub namespace: String,
+    /// `apps/v1`, ...
+    pub api_version: String,
+    /// `Deployment`, ...
+    pub kind: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.uid` (empty when the object has none).
+    pub uid: String,
+}
+
+impl ObjectRef {
+    /// The reference to a listed object (with `apiVersion` and `kind`).
+    pub fn of(object: &Value) -> ObjectRef {
+        let text = |pointer: &str| {
+            object
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        ObjectRef {
+            namespace: text("/metadata/namespace"),
+            api_version: text("/apiVersion"),
+            kind: text("/kind"),
+            name: text("/metadata/name"),
+            uid: text("/metadata/uid"),
+        }
+    }
+}
+
 /// A kind that could not be (fully) listed in a scope.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -95,6 +131,9 @@ pub struct AuditReport {
     pub objects: Vec<AuditedObject>,
     /// What could not be listed.
     pub errors: Vec<AuditError>,
+    /// Audited objects without findings, with [`super::AuditOptions::keep_passed`] only.
+    #[serde(skip)]
+    pub passed: Vec<ObjectRef>,
 }
 
 impl AuditReport {

@@ -27,4 +27,4 @@ pub use kinds::{Kind, Kinds};
 pub use lookups::{Lookups, lookups};
 pub use owner::{Held, Owner};
 pub use policy::{ImageFilter, Mode, Policy, Scope, Strategy, UnknownImages};
-pub use rule::{Rule, Severity};
+pub use rule::{Outcome, Rule, Severity};

@@ -41,6 +41,14 @@ pub struct ServeArgs {
     /// every pod-template kind (deploy/audit/clusterrole.yaml).
     #[arg(long, value_name = "INTERVAL", value_parser = parse_interval)]
     pub background_audit: Option<Duration>,
+    /// With --background-audit: write its findings as PolicyReports
+    /// (openreports.io Reports, else wgpolicyk8s.io PolicyReports, whichever
+    /// the API server serves), one per namespace.
+    #[arg(long, requires = "background_audit")]
+    pub policy_reports: bool,
+    /// With --policy-reports: also a `pass` result per audited workload without findings.
+    #[arg(long, requires = "policy_reports")]
+    pub policy_report_passes: bool,
 }
 
 /// A `serve` argument that cannot be used.
@@ -171,7 +179,14 @@ pub fn serve(args: &ServeArgs, mut config: Config) -> Result<(), ServeCommandErr
             let client = crate::cluster::connect(None, None)
                 .await
                 .map_err(ServeCommandError::NoCluster)?;
-            server = server.with_background_audit(super::background::BackgroundAudit { client, interval });
+            let reports = args.policy_reports.then_some(super::background::ReportOptions {
+                passes: args.policy_report_passes,
+            });
+            server = server.with_background_audit(super::background::BackgroundAudit {
+                client,
+                interval,
+                reports,
+            });
         }
         let running = server.start().await?;
         running.run_until_signal().await?;

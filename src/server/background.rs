@@ -1,6 +1,7 @@
 //! `serve --background-audit`: the cluster audit, run periodically, its
 //! counts exported as gauges so a dashboard shows namespaces moving from
-//! audit to fix.
+//! audit to fix, and (with `--policy-reports`) its findings written as
+//! PolicyReports.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::metrics::Metrics;
-use crate::cluster::{self, AuditOptions};
+use crate::cluster::{self, AuditOptions, AuditReport, reports};
 use crate::engine::Policy;
 use crate::image::Resolver;
 
@@ -20,13 +21,22 @@ pub struct BackgroundAudit {
     pub client: kube::Client,
     /// Time between the end of one audit and the start of the next.
     pub interval: Duration,
+    /// Write PolicyReports after each audit; `None`: metrics only.
+    pub reports: Option<ReportOptions>,
+}
+
+/// What goes into the PolicyReports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReportOptions {
+    /// A `pass` result per audited object without findings (reports then
+    /// grow with the namespace, not with its findings).
+    pub passes: bool,
 }
 
 impl BackgroundAudit {
-    /// Starts [`BackgroundAudit::run`] on a thread of the runtime's blocking
-    /// pool. The audit's future borrows across awaits in ways the compiler
-    /// cannot prove `Send` for every lifetime, so it is driven there with
-    /// `block_on` rather than moved between workers by `tokio::spawn`.
+    /// Starts [`BackgroundAudit::run`] as a task of the runtime: it sleeps
+    /// between audits and awaits the API server and registries while
+    /// auditing, holding no thread of its own.
     pub fn spawn(
         self,
         resolver: Arc<dyn Resolver>,
@@ -34,13 +44,12 @@ impl BackgroundAudit {
         metrics: Arc<Metrics>,
         stop: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
-        let runtime = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || runtime.block_on(self.run(resolver, policy, metrics, stop)))
+        tokio::spawn(self.run(resolver, policy, metrics, stop))
     }
 
     /// Audits now and then every `interval` until `stop` turns true, each time
-    /// replacing the audit gauges in `metrics`. Findings use the webhook's own
-    /// `policy` and `resolver` (so its cache serves both).
+    /// replacing the audit gauges in `metrics` (and the reports). Findings use
+    /// the webhook's own `policy` and `resolver` (so its cache serves both).
     pub async fn run(
         self,
         resolver: Arc<dyn Resolver>,
@@ -48,7 +57,11 @@ impl BackgroundAudit {
         metrics: Arc<Metrics>,
         mut stop: watch::Receiver<bool>,
     ) {
-        let options = AuditOptions::default();
+        let options = AuditOptions {
+            keep_passed: self.reports.is_some_and(|r| r.passes),
+            ..AuditOptions::default()
+        };
+        let mut said_no_api = false;
         loop {
             let started = std::time::Instant::now();
             // Shutdown does not wait for an audit in progress.
@@ -68,10 +81,51 @@ impl BackgroundAudit {
                 took = ?started.elapsed(),
                 "background audit finished"
             );
+            if let Some(options) = self.reports {
+                tokio::select! {
+                    _ = self.write_reports(&report, options, &mut said_no_api) => {}
+                    _ = stop.wait_for(|stopped| *stopped) => return,
+                }
+            }
+            drop(report);
             tokio::select! {
                 _ = tokio::time::sleep(self.interval) => {}
                 _ = stop.wait_for(|stopped| *stopped) => return,
             }
+        }
+    }
+
+    /// Writes the reports with the API discovery finds now; says once when
+    /// neither report API is served.
+    async fn write_reports(&self, report: &AuditReport, options: ReportOptions, said_no_api: &mut bool) {
+        let api = match reports::discover(&self.client).await {
+            Ok(Some(api)) => api,
+            Ok(None) => {
+                if !*said_no_api {
+                    tracing::info!(
+                        "neither openreports.io/v1alpha1 nor wgpolicyk8s.io/v1alpha2 is served: no PolicyReports, metrics only"
+                    );
+                    *said_no_api = true;
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no PolicyReports this time");
+                return;
+            }
+        };
+        *said_no_api = false;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        match reports::write(&self.client, &api, report, &[], options.passes, now).await {
+            Ok(written) => tracing::info!(
+                api = %api.api_version(),
+                applied = written.applied,
+                deleted = written.deleted,
+                "PolicyReports written"
+            ),
+            Err(e) => tracing::warn!(error = %e, "PolicyReports not written"),
         }
     }
 }

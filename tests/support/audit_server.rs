@@ -11,12 +11,16 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::{COLLECTIONS, TOKEN, fixture};
+
+#[path = "audit_reports.rs"]
+mod reports;
 
 /// How the stand-in server misbehaves, per collection path (`/apis/apps/v1/deployments`).
 #[derive(Clone, Debug, Default)]
@@ -43,7 +47,49 @@ pub struct Behaviour {
     /// Custom resources served as an installed CRD makes the API server
     /// serve them: in its discovery documents and at their collection path.
     pub crds: Vec<Crd>,
+    /// Report APIs served (`openreports.io`, `wgpolicyk8s.io`): their
+    /// discovery documents, and their reports, applied (server-side apply,
+    /// recorded), listed by label and deleted.
+    pub report_groups: Vec<String>,
+    /// Namespaces answered 404, as once deleted; every other namespace is
+    /// answered with uid `uid-NAME`.
+    pub gone_namespaces: HashSet<String>,
+    /// Pods generated on the fly after the fixture's at `/api/v1/pods` (all
+    /// namespaces only), so a huge cluster costs this server nothing.
+    pub generated_pods: Option<GeneratedPods>,
 }
+
+/// Pods made from the fixture's: `count` of them, in `namespaces`
+/// namespaces (`load-N`), every `bypass_every`-th one the fixture's Pod with
+/// a bypass (`app-pod`), the others its clean Pod (`control`).
+#[derive(Clone, Copy, Debug)]
+pub struct GeneratedPods {
+    /// How many.
+    pub count: usize,
+    /// Over how many namespaces.
+    pub namespaces: usize,
+    /// One Pod in this many has a finding.
+    pub bypass_every: usize,
+}
+
+/// One server-side apply the server received.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    /// The object's path (`/apis/G/V/namespaces/NS/RESOURCE/NAME`).
+    pub path: String,
+    /// The query (`fieldManager`, `force`).
+    pub query: HashMap<String, String>,
+    /// The Content-Type header.
+    pub content_type: String,
+    /// The body, parsed.
+    pub body: Value,
+}
+
+/// The versions and resources of the report APIs, as their CRDs serve them.
+const REPORT_APIS: [(&str, &str, &str, &str); 2] = [
+    ("openreports.io", "v1alpha1", "reports", "clusterreports"),
+    ("wgpolicyk8s.io", "v1alpha2", "policyreports", "clusterpolicyreports"),
+];
 
 /// An installed CRD and the objects of its kind.
 #[derive(Clone, Debug)]
@@ -115,6 +161,13 @@ struct Shared {
     behaviour: Behaviour,
     lists: HashMap<String, Value>,
     seen: Mutex<Vec<Seen>>,
+    applied: Mutex<Vec<Applied>>,
+    /// The reports stored, by path.
+    reports: Mutex<std::collections::BTreeMap<String, Value>>,
+    /// Namespaces whose objects are no longer listed (as after `kubectl delete ns`).
+    hidden: Mutex<HashSet<String>>,
+    /// Pod templates for generated Pods: (clean, with a bypass).
+    templates: (Value, Value),
 }
 
 /// A running stand-in API server; stops when dropped.
@@ -148,10 +201,25 @@ impl ApiServer {
                 lists.insert(format!("/apis/{}/{version}/{}", crd.group, crd.plural), list);
             }
         }
+        let pods = fixture("api_v1_pods.json");
+        let template = |name: &str| {
+            pods["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["metadata"]["name"] == name)
+                .cloned()
+                .expect("fixture pod")
+        };
+        let templates = (template("control"), template("app-pod"));
         let shared = Arc::new(Shared {
             behaviour,
             lists,
             seen: Mutex::new(Vec::new()),
+            applied: Mutex::new(Vec::new()),
+            reports: Mutex::new(Default::default()),
+            hidden: Mutex::new(HashSet::new()),
+            templates,
         });
         let (ca_pem, tls) = tls_config();
         let handle = axum_server::Handle::new();
@@ -191,6 +259,23 @@ impl ApiServer {
         self.shared.seen.lock().unwrap().clone()
     }
 
+    /// Stops listing the objects of `namespace` and answers 404 for it, as
+    /// once it is deleted (its reports stay: the garbage collector, which
+    /// follows their owner reference, is not part of this server).
+    pub fn delete_namespace(&self, namespace: &str) {
+        self.shared.hidden.lock().unwrap().insert(namespace.to_string());
+    }
+
+    /// Every server-side apply received so far, in order of arrival.
+    pub fn applied(&self) -> Vec<Applied> {
+        self.shared.applied.lock().unwrap().clone()
+    }
+
+    /// The reports stored now (applied and not deleted), by path.
+    pub fn reports(&self) -> std::collections::BTreeMap<String, Value> {
+        self.shared.reports.lock().unwrap().clone()
+    }
+
     /// Writes a kubeconfig for this server (CA data and token) into `dir`.
     pub fn kubeconfig(&self, dir: &Path) -> PathBuf {
         let ca = base64::engine::general_purpose::STANDARD.encode(&self.ca_pem);
@@ -211,6 +296,20 @@ impl Drop for ApiServer {
             let _ = thread.join();
         }
     }
+}
+
+/// The `i`-th generated Pod.
+fn generate_pod(templates: &(Value, Value), g: GeneratedPods, i: usize) -> Value {
+    let mut pod = if g.bypass_every > 0 && i % g.bypass_every == 0 {
+        templates.1.clone()
+    } else {
+        templates.0.clone()
+    };
+    let metadata = &mut pod["metadata"];
+    metadata["name"] = json!(format!("gen-{i:06}"));
+    metadata["namespace"] = json!(format!("load-{}", i % g.namespaces.max(1)));
+    metadata["uid"] = json!(format!("00000000-0000-4000-8000-{i:012}"));
+    pod
 }
 
 /// Replaces every `"image": X` string value whose X is a key of `images`.
@@ -306,9 +405,11 @@ fn get_object(behaviour: &Behaviour, path: &str, object: &Value) -> Response {
 
 async fn serve(
     State(shared): State<Arc<Shared>>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
 ) -> Response {
     shared.seen.lock().unwrap().push(Seen {
         path: uri.path().to_string(),
@@ -324,9 +425,23 @@ async fn serve(
     if let Some(object) = shared.behaviour.objects.get(uri.path()) {
         return get_object(&shared.behaviour, uri.path(), object);
     }
-    // Discovery, readable by every authenticated user (system:discovery).
     let parts: Vec<&str> = uri.path().trim_start_matches('/').split('/').collect();
+    if let Some(response) = reports::serve(&shared, &method, &parts, &query, &headers, &body) {
+        return response;
+    }
+    if let ["api", "v1", "namespaces", name] = parts[..] {
+        if shared.behaviour.gone_namespaces.contains(name) || shared.hidden.lock().unwrap().contains(name) {
+            return status(404, "NotFound", format!("namespaces \"{name}\" not found"));
+        }
+        let namespace = json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "uid": format!("uid-{name}")}, "status": {"phase": "Active"}});
+        return ([("content-type", "application/json")], namespace.to_string()).into_response();
+    }
+    // Discovery, readable by every authenticated user (system:discovery).
     if parts.first() == Some(&"apis") && (2..=3).contains(&parts.len()) {
+        if let Some(document) = reports::discovery(&shared.behaviour, &parts) {
+            return ([("content-type", "application/json")], document.to_string()).into_response();
+        }
         let crd = shared.behaviour.crds.iter().find(|c| c.group == parts[1]);
         let document = match (crd, parts.get(2)) {
             (Some(crd), None) => Some(crd.group()),
@@ -378,14 +493,21 @@ async fn serve(
             ),
         );
     }
+    let hidden = shared.hidden.lock().unwrap().clone();
     let items: Vec<&Value> = list["items"]
         .as_array()
         .expect("items")
         .iter()
         .filter(|item| {
-            namespace.is_none() || item.pointer("/metadata/namespace").and_then(Value::as_str) == namespace.as_deref()
+            let in_namespace = item.pointer("/metadata/namespace").and_then(Value::as_str);
+            (namespace.is_none() || in_namespace == namespace.as_deref()) && !in_namespace.is_some_and(|ns| hidden.contains(ns))
         })
         .collect();
+    let generated = match shared.behaviour.generated_pods {
+        Some(g) if path == "/api/v1/pods" && namespace.is_none() => g.count,
+        _ => 0,
+    };
+    let fixed = items.len();
     if query.contains_key("continue") && shared.behaviour.expired_continue.contains(&path) {
         return status(
             410,
@@ -403,17 +525,27 @@ async fn serve(
         },
         None => 0,
     };
+    // As kube-apiserver's watch cache: `resourceVersion=0` ignores `limit`
+    // (computeListLimit) and answers everything in one page.
     let limit: usize = query
         .get("limit")
         .and_then(|l| l.parse().ok())
-        .filter(|l| *l > 0)
+        .filter(|l| *l > 0 && query.get("resourceVersion").is_none_or(|rv| rv != "0"))
         .unwrap_or(usize::MAX);
-    let end = offset.saturating_add(limit).min(items.len());
-    let page: Vec<Value> = items[offset.min(end)..end].iter().map(|v| (*v).clone()).collect();
+    let total = fixed + generated;
+    let end = offset.saturating_add(limit).min(total);
+    let start = offset.min(end);
+    let mut page: Vec<Value> = items[start.min(fixed)..end.min(fixed)]
+        .iter()
+        .map(|v| (*v).clone())
+        .collect();
+    if let Some(g) = shared.behaviour.generated_pods.filter(|_| generated > 0) {
+        page.extend((start.max(fixed)..end).map(|i| generate_pod(&shared.templates, g, i - fixed)));
+    }
     let mut metadata = json!({"resourceVersion": list["metadata"]["resourceVersion"]});
-    if end < items.len() {
+    if end < total {
         metadata["continue"] = json!(format!("offset-{end}"));
-        metadata["remainingItemCount"] = json!(items.len() - end);
+        metadata["remainingItemCount"] = json!(total - end);
     }
     let body = json!({"kind": list["kind"], "apiVersion": list["apiVersion"], "metadata": metadata, "items": page});
     ([("content-type", "application/json")], body.to_string()).into_response()
