@@ -22,18 +22,22 @@ const DEPLOYMENTS: &str = "/apis/apps/v1/deployments";
 const OPEN: &str = "/apis/openreports.io/v1alpha1/namespaces";
 const WG: &str = "/apis/wgpolicyk8s.io/v1alpha2/namespaces";
 
-/// The fixture's Deployment again, in namespace `team-b`.
-fn team_b_deployment() -> Value {
+/// The fixture's Deployment again, as `name` in `namespace`.
+fn deployment(namespace: &str, name: &str, n: u32) -> Value {
     let mut deployment = fixture("apis_apps_v1_deployments.json")["items"][0].clone();
-    deployment["metadata"]["namespace"] = json!("team-b");
-    deployment["metadata"]["uid"] = json!("0b9f4d6e-team-b-4c1e-9d1e-000000000002");
+    deployment["metadata"]["namespace"] = json!(namespace);
+    deployment["metadata"]["name"] = json!(name);
+    deployment["metadata"]["uid"] = json!(format!("0b9f4d6e-0000-4c1e-9d1e-00000000000{n}"));
     deployment
 }
 
 fn server(groups: &[&str]) -> ApiServer {
     ApiServer::start(Behaviour {
         report_groups: groups.iter().map(|g| g.to_string()).collect(),
-        extra: HashMap::from([(DEPLOYMENTS.to_string(), vec![team_b_deployment()])]),
+        extra: HashMap::from([(
+            DEPLOYMENTS.to_string(),
+            vec![deployment("team-b", "app-deploy", 2), deployment("demo", "app-deploy-canary", 3)],
+        )]),
         ..Behaviour::default()
     })
 }
@@ -79,8 +83,8 @@ fn openreports_are_applied_whole_replaced_shrunk_and_deleted() {
     // Both served: openreports.io wins.
     let api = server(&["openreports.io", "wgpolicyk8s.io"]);
 
-    // 1. With --pods: the Deployment's Pods too (owned objects' findings).
-    let first = audit(&api, dir.path(), &["--pods"]);
+    // 1. Everything.
+    let first = audit(&api, dir.path(), &[]);
     assert_eq!(first.status.code(), Some(1), "findings exit 1; stderr: {}", stderr(&first));
     let applied = api.applied();
     let paths: Vec<&str> = applied.iter().map(|a| a.path.as_str()).collect();
@@ -131,7 +135,8 @@ fn openreports_are_applied_whole_replaced_shrunk_and_deleted() {
     assert_eq!(counted as usize, demo_first["results"].as_array().unwrap().len());
     assert!(summary["fail"].as_u64().unwrap() > 0, "{summary}");
 
-    // 2. Without --pods: fewer results, the same report replaced in place.
+    // 2. The canary Deployment is gone: fewer results, the same report replaced in place.
+    api.delete_object("demo", "app-deploy-canary");
     let second = audit(&api, dir.path(), &[]);
     assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
     let stored = api.reports();
@@ -272,9 +277,9 @@ async fn the_background_audit_writes_reports_each_cycle() {
         });
         assert!(counts.values().all(|n| *n >= 2), "applied again each cycle: {counts:?}");
         assert!(
-            outcomes(stored[paths[1]]).contains(&("command-bypasses-wrapper".to_string(), "fail".to_string())),
+            outcomes(&stored[paths[1]]).contains(&("command-bypasses-wrapper".to_string(), "fail".to_string())),
             "{:?}",
-            outcomes(stored[paths[1]])
+            outcomes(&stored[paths[1]])
         );
     }
 }

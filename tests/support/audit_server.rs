@@ -166,6 +166,8 @@ struct Shared {
     reports: Mutex<std::collections::BTreeMap<String, Value>>,
     /// Namespaces whose objects are no longer listed (as after `kubectl delete ns`).
     hidden: Mutex<HashSet<String>>,
+    /// Objects no longer listed, as `namespace/name`.
+    removed: Mutex<HashSet<String>>,
     /// Pod templates for generated Pods: (clean, with a bypass).
     templates: (Value, Value),
 }
@@ -219,6 +221,7 @@ impl ApiServer {
             applied: Mutex::new(Vec::new()),
             reports: Mutex::new(Default::default()),
             hidden: Mutex::new(HashSet::new()),
+            removed: Mutex::new(HashSet::new()),
             templates,
         });
         let (ca_pem, tls) = tls_config();
@@ -264,6 +267,11 @@ impl ApiServer {
     /// follows their owner reference, is not part of this server).
     pub fn delete_namespace(&self, namespace: &str) {
         self.shared.hidden.lock().unwrap().insert(namespace.to_string());
+    }
+
+    /// Stops listing the objects named `name` in `namespace`, as once deleted.
+    pub fn delete_object(&self, namespace: &str, name: &str) {
+        self.shared.removed.lock().unwrap().insert(format!("{namespace}/{name}"));
     }
 
     /// Every server-side apply received so far, in order of arrival.
@@ -494,13 +502,17 @@ async fn serve(
         );
     }
     let hidden = shared.hidden.lock().unwrap().clone();
+    let removed = shared.removed.lock().unwrap().clone();
     let items: Vec<&Value> = list["items"]
         .as_array()
         .expect("items")
         .iter()
         .filter(|item| {
             let in_namespace = item.pointer("/metadata/namespace").and_then(Value::as_str);
-            (namespace.is_none() || in_namespace == namespace.as_deref()) && !in_namespace.is_some_and(|ns| hidden.contains(ns))
+            let key = format!("{}/{}", in_namespace.unwrap_or(""), item["metadata"]["name"].as_str().unwrap_or(""));
+            (namespace.is_none() || in_namespace == namespace.as_deref())
+                && !in_namespace.is_some_and(|ns| hidden.contains(ns))
+                && !removed.contains(&key)
         })
         .collect();
     let generated = match shared.behaviour.generated_pods {

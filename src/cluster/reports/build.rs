@@ -156,10 +156,13 @@ fn finding_result(object: &AuditedObject, finding: &Finding, now: i64) -> Value 
         put("applied", finding.applied.to_string());
     }
     match &finding.change {
+        // Absent after the fix: left out (the image's Entrypoint or Cmd runs).
         Some(Change::Command { after, .. }) => {
-            let list = |l: &Option<Vec<String>>| serde_json::to_string(l.as_deref().unwrap_or_default()).unwrap_or_default();
-            put("proposedCommand", list(&after.command));
-            put("proposedArgs", list(&after.args));
+            for (key, list) in [("proposedCommand", &after.command), ("proposedArgs", &after.args)] {
+                if let Some(list) = list {
+                    put(key, serde_json::to_string(list).unwrap_or_default());
+                }
+            }
         }
         Some(Change::Image { after, .. }) => put("proposedImage", after.clone()),
         None => {}
