@@ -118,6 +118,8 @@ async fn run_async(args: AuditArgs, config: &Config) -> Result<AuditReport, Audi
         request_timeout: args.request_timeout.get(),
         resolve_timeout: args.resolve_timeout.get(),
         keep_passed: args.report_passes,
+        // Only `-o yaml` prints the objects (fixed).
+        keep_objects: args.output == OutputFormat::Yaml,
         ..AuditOptions::default()
     };
     let progress = TerminalLine::for_stderr();

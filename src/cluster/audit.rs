@@ -48,6 +48,10 @@ pub struct AuditOptions {
     /// Also keep a reference to each audited object without findings
     /// ([`AuditReport::passed`]), for `pass` results in PolicyReports.
     pub keep_passed: bool,
+    /// Keep each object with findings whole ([`AuditedObject::object`],
+    /// which `-o yaml` fixes); else `null`, which is what memory is
+    /// mostly spent on when findings are many.
+    pub keep_objects: bool,
 }
 
 impl Default for AuditOptions {
@@ -60,6 +64,7 @@ impl Default for AuditOptions {
             resolve_timeout: Duration::from_secs(10),
             concurrency: 4,
             keep_passed: false,
+            keep_objects: true,
         }
     }
 }
@@ -226,7 +231,8 @@ impl Found {
             .map(|(object, controller)| {
                 let resolver = Arc::clone(resolver);
                 let policy = Arc::clone(policy);
-                async move { (inspect_one(object, resolver.as_ref(), &policy, timeout).await, controller) }
+                let keep = options.keep_objects;
+                async move { (inspect_one(object, resolver.as_ref(), &policy, timeout, keep).await, controller) }
             })
             .buffer_unordered(options.concurrency.max(1));
         while let Some((inspection, controller)) = inspected.next().await {
@@ -285,7 +291,13 @@ enum Inspected {
 }
 
 /// Resolves and inspects one object.
-async fn inspect_one(object: Value, resolver: &dyn Resolver, policy: &Policy, resolve_timeout: Duration) -> Inspected {
+async fn inspect_one(
+    object: Value,
+    resolver: &dyn Resolver,
+    policy: &Policy,
+    resolve_timeout: Duration,
+    keep_object: bool,
+) -> Inspected {
     let needed = engine::lookups(&object, None, None, policy);
     let facts = resolver
         .resolve(&needed.images, &needed.context, Instant::now() + resolve_timeout)
@@ -302,9 +314,10 @@ async fn inspect_one(object: Value, resolver: &dyn Resolver, policy: &Policy, re
         kind: reference.kind,
         namespace: reference.namespace,
         name: reference.name,
+        uid: reference.uid,
         findings: inspection.findings,
         proposed: inspection.proposed,
-        object,
+        object: if keep_object { object } else { Value::Null },
     }))
 }
 

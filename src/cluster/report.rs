@@ -21,13 +21,17 @@ pub struct AuditedObject {
     pub namespace: String,
     /// `metadata.name`.
     pub name: String,
+    /// `metadata.uid` (PolicyReport `resources`).
+    #[serde(skip)]
+    pub uid: String,
     /// What the engine found, exactly as `engine::inspect` reports it.
     /// `applied` says whether the object's mode is `fix` (the webhook would
     /// apply the fix on the object's next admission); the audit applies nothing.
     pub findings: Vec<Finding>,
     /// The JSON patch that would fix every finding.
     pub proposed: Vec<PatchOperation>,
-    /// The object as listed (with `apiVersion` and `kind`).
+    /// The object as listed (with `apiVersion` and `kind`); `null` unless
+    /// [`super::AuditOptions::keep_objects`].
     #[serde(skip)]
     pub object: Value,
 }
@@ -170,6 +174,7 @@ mod tests {
             kind: "Deployment".into(),
             namespace: namespace.into(),
             name: "d".into(),
+            uid: String::new(),
             findings: rules.iter().map(|r| finding(*r)).collect(),
             proposed: Vec::new(),
             object: Value::Null,

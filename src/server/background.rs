@@ -59,6 +59,8 @@ impl BackgroundAudit {
     ) {
         let options = AuditOptions {
             keep_passed: self.reports.is_some_and(|r| r.passes),
+            // Counts and reports need no more than references.
+            keep_objects: false,
             ..AuditOptions::default()
         };
         let mut said_no_api = false;

@@ -111,6 +111,7 @@ mod tests {
             kind: kind.into(),
             namespace: "demo".into(),
             name: name.into(),
+            uid: String::new(),
             findings: Vec::new(),
             proposed: serde_json::from_value(json!([{"op": "add", "path": "/spec/fixed", "value": true}])).unwrap(),
             object,

@@ -177,12 +177,7 @@ fn finding_result(object: &AuditedObject, finding: &Finding, now: i64) -> Value 
         api_version: object.api_version.clone(),
         kind: object.kind.clone(),
         name: object.name.clone(),
-        uid: object
-            .object
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
+        uid: object.uid.clone(),
     };
     json!({
         "source": NAME,
