@@ -59,3 +59,44 @@ fn schema_rejects_a_bad_interval() {
     let err = render_error(&["--set", "backgroundAudit.interval=ten minutes"]);
     assert!(err.contains("backgroundAudit.interval"), "{err}");
 }
+
+fn report_rules() -> Value {
+    json!([
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
+        {"apiGroups": ["openreports.io"], "resources": ["reports"], "verbs": ["list", "create", "patch", "delete"]},
+        {"apiGroups": ["wgpolicyk8s.io"], "resources": ["policyreports"], "verbs": ["list", "create", "patch", "delete"]},
+    ])
+}
+
+#[test]
+fn policy_reports_add_their_flags_and_writes_only_when_enabled() {
+    let base = ["--set", "backgroundAudit.enabled=true", "--set", "config.registry.pullSecrets=false"];
+    let off = render(&base);
+    assert!(!args(&off).iter().any(|a| a.starts_with("--policy-report")));
+    assert_eq!(off.get("ClusterRole", FULLNAME)["rules"], audit_rules(), "no report access by default");
+
+    let mut on_args = base.to_vec();
+    on_args.extend(["--set", "backgroundAudit.policyReports.enabled=true"]);
+    let on = render(&on_args);
+    let a = args(&on);
+    assert!(a.iter().any(|x| x == "--policy-reports"), "{a:?}");
+    assert!(!a.iter().any(|x| x == "--policy-report-passes"), "{a:?}");
+    let mut want = audit_rules().as_array().unwrap().clone();
+    want.extend(report_rules().as_array().unwrap().iter().cloned());
+    assert_eq!(on.get("ClusterRole", FULLNAME)["rules"], json!(want));
+    validate(&on.text);
+
+    on_args.extend(["--set", "backgroundAudit.policyReports.passes=true"]);
+    let passes = render(&on_args);
+    assert!(args(&passes).iter().any(|x| x == "--policy-report-passes"));
+
+    // Without the background audit, policyReports alone grants nothing.
+    let alone = render(&[
+        "--set",
+        "backgroundAudit.policyReports.enabled=true",
+        "--set",
+        "config.registry.pullSecrets=false",
+    ]);
+    assert!(!args(&alone).iter().any(|x| x.starts_with("--policy-report")));
+    assert!(!alone.text.contains("policyreports"), "{}", alone.text);
+}
