@@ -28,6 +28,8 @@ mod kube_api;
 mod admission;
 #[path = "control_plane/audit_cli.rs"]
 mod audit_cli;
+#[path = "control_plane/policy_reports.rs"]
+mod policy_reports;
 #[path = "control_plane/controllers.rs"]
 mod controllers;
 #[path = "control_plane/manifests.rs"]
@@ -202,6 +204,10 @@ async fn suite(bin: &Path) {
         (
             "audit_cli_finds_what_the_webhook_fixes_and_its_yaml_applies",
             Box::pin(audit_cli::case(s)),
+        ),
+        (
+            "audit_writes_a_policy_report_the_api_server_accepts",
+            Box::pin(policy_reports::case(s)),
         ),
     ];
     let mut outcomes = futures::future::join_all(concurrent.into_iter().map(run_case)).await;
