@@ -83,7 +83,10 @@ fn audit_peak_rss_over_100k_pods() {
             let (code, rss_kib, seconds, with_findings) = measure(&binary, &api, dir.path(), &["--chunk-size", chunk]);
             assert_eq!(code, 1, "{name}: findings exit 1");
             // The fixture's bypassing Pod, its Deployment, ... and one generated Pod in BYPASS_EVERY.
-            assert!(with_findings >= pods / bypass_every, "{name}: {with_findings} objects with findings");
+            assert!(
+                with_findings >= pods / bypass_every,
+                "{name}: {with_findings} objects with findings"
+            );
             println!(
                 "{name}: {pods} generated Pods, --chunk-size {chunk}: peak RSS {:.1} MiB, {seconds:.1} s, {with_findings} objects with findings",
                 rss_kib as f64 / 1024.0

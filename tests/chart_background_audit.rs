@@ -70,10 +70,19 @@ fn report_rules() -> Value {
 
 #[test]
 fn policy_reports_add_their_flags_and_writes_only_when_enabled() {
-    let base = ["--set", "backgroundAudit.enabled=true", "--set", "config.registry.pullSecrets=false"];
+    let base = [
+        "--set",
+        "backgroundAudit.enabled=true",
+        "--set",
+        "config.registry.pullSecrets=false",
+    ];
     let off = render(&base);
     assert!(!args(&off).iter().any(|a| a.starts_with("--policy-report")));
-    assert_eq!(off.get("ClusterRole", FULLNAME)["rules"], audit_rules(), "no report access by default");
+    assert_eq!(
+        off.get("ClusterRole", FULLNAME)["rules"],
+        audit_rules(),
+        "no report access by default"
+    );
 
     let mut on_args = base.to_vec();
     on_args.extend(["--set", "backgroundAudit.policyReports.enabled=true"]);

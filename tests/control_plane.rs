@@ -28,14 +28,14 @@ mod kube_api;
 mod admission;
 #[path = "control_plane/audit_cli.rs"]
 mod audit_cli;
-#[path = "control_plane/policy_reports.rs"]
-mod policy_reports;
 #[path = "control_plane/controllers.rs"]
 mod controllers;
 #[path = "control_plane/manifests.rs"]
 mod manifests;
 #[path = "control_plane/namespaces.rs"]
 mod namespaces;
+#[path = "control_plane/policy_reports.rs"]
+mod policy_reports;
 #[path = "control_plane/rollout.rs"]
 mod rollout;
 #[path = "control_plane/webhook_down.rs"]

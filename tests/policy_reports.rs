@@ -36,7 +36,10 @@ fn server(groups: &[&str]) -> ApiServer {
         report_groups: groups.iter().map(|g| g.to_string()).collect(),
         extra: HashMap::from([(
             DEPLOYMENTS.to_string(),
-            vec![deployment("team-b", "app-deploy", 2), deployment("demo", "app-deploy-canary", 3)],
+            vec![
+                deployment("team-b", "app-deploy", 2),
+                deployment("demo", "app-deploy-canary", 3),
+            ],
         )]),
         ..Behaviour::default()
     })
@@ -46,7 +49,13 @@ fn server(groups: &[&str]) -> ApiServer {
 fn audit(api: &ApiServer, dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let kubeconfig = api.kubeconfig(dir);
     let images = images_file(dir);
-    let mut args = vec!["--report-to-cluster", "-o", "json", "--images", images.to_str().unwrap()];
+    let mut args = vec![
+        "--report-to-cluster",
+        "-o",
+        "json",
+        "--images",
+        images.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     run_audit(&kubeconfig, &args)
 }
@@ -85,7 +94,12 @@ fn openreports_are_applied_whole_replaced_shrunk_and_deleted() {
 
     // 1. Everything.
     let first = audit(&api, dir.path(), &[]);
-    assert_eq!(first.status.code(), Some(1), "findings exit 1; stderr: {}", stderr(&first));
+    assert_eq!(
+        first.status.code(),
+        Some(1),
+        "findings exit 1; stderr: {}",
+        stderr(&first)
+    );
     let applied = api.applied();
     let paths: Vec<&str> = applied.iter().map(|a| a.path.as_str()).collect();
     assert_eq!(
@@ -98,7 +112,10 @@ fn openreports_are_applied_whole_replaced_shrunk_and_deleted() {
     );
     for apply in &applied {
         assert_eq!(apply.content_type, "application/apply-patch+yaml");
-        assert_eq!(apply.query.get("fieldManager").map(String::as_str), Some("entrypoint-guard"));
+        assert_eq!(
+            apply.query.get("fieldManager").map(String::as_str),
+            Some("entrypoint-guard")
+        );
         assert_eq!(apply.query.get("force").map(String::as_str), Some("true"));
     }
     let demo_first = applied[0].body.clone();
@@ -146,7 +163,10 @@ fn openreports_are_applied_whole_replaced_shrunk_and_deleted() {
         demo_first["results"].as_array().unwrap().len(),
         demo_second["results"].as_array().unwrap().len(),
     );
-    assert!(after < before, "the report shrinks when findings go away: {before} → {after}");
+    assert!(
+        after < before,
+        "the report shrinks when findings go away: {before} → {after}"
+    );
     insta::assert_json_snapshot!("openreports_demo", stable(demo_second));
     // A finding's proposed fix is in its properties.
     let deployment_bypass = demo_second["results"]
@@ -178,7 +198,10 @@ fn wgpolicy_reports_when_only_they_are_served_with_passes() {
     let demo = &stored[&format!("{WG}/demo/policyreports/entrypoint-guard")];
     assert_eq!(demo["apiVersion"], "wgpolicyk8s.io/v1alpha2");
     assert_eq!(demo["kind"], "PolicyReport");
-    assert!(demo.get("source").is_none(), "wgpolicyk8s.io has no report-level source");
+    assert!(
+        demo.get("source").is_none(),
+        "wgpolicyk8s.io has no report-level source"
+    );
     // The control Pod has no findings: one pass.
     let passes: Vec<&Value> = demo["results"]
         .as_array()
@@ -193,7 +216,10 @@ fn wgpolicy_reports_when_only_they_are_served_with_passes() {
             .any(|r| r["resources"][0] == json!({"apiVersion": "v1", "kind": "Pod", "namespace": "demo", "name": "control", "uid": fixture("api_v1_pods.json")["items"][1]["metadata"]["uid"]})),
         "{passes:?}"
     );
-    insta::assert_json_snapshot!("wgpolicy_team_b", stable(&stored[&format!("{WG}/team-b/policyreports/entrypoint-guard")]));
+    insta::assert_json_snapshot!(
+        "wgpolicy_team_b",
+        stable(&stored[&format!("{WG}/team-b/policyreports/entrypoint-guard")])
+    );
 }
 
 #[test]
@@ -202,7 +228,11 @@ fn no_report_api_served_is_an_error_for_audit() {
     let api = server(&[]);
     let out = audit(&api, dir.path(), &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("serves neither openreports.io/v1alpha1 nor wgpolicyk8s.io/v1alpha2"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("serves neither openreports.io/v1alpha1 nor wgpolicyk8s.io/v1alpha2"),
+        "{}",
+        stderr(&out)
+    );
     assert!(api.applied().is_empty());
 }
 
@@ -214,9 +244,16 @@ fn the_audit_never_asks_the_watch_cache_for_a_whole_collection() {
     let kubeconfig = api.kubeconfig(dir.path());
     let out = run_audit(&kubeconfig, &["-o", "json", "--chunk-size", "1"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let lists: Vec<_> = api.seen().into_iter().filter(|s| s.query.contains_key("limit")).collect();
+    let lists: Vec<_> = api
+        .seen()
+        .into_iter()
+        .filter(|s| s.query.contains_key("limit"))
+        .collect();
     assert!(!lists.is_empty());
-    assert!(lists.iter().all(|s| !s.query.contains_key("resourceVersion")), "{lists:?}");
+    assert!(
+        lists.iter().all(|s| !s.query.contains_key("resourceVersion")),
+        "{lists:?}"
+    );
 }
 
 /// `serve --background-audit --policy-reports`: reports appear, each cycle
@@ -248,7 +285,11 @@ async fn the_background_audit_writes_reports_each_cycle() {
                 .count()
         };
         loop {
-            let done = if groups.is_empty() { audits_seen(&api) >= 3 } else { api.applied().len() >= 4 };
+            let done = if groups.is_empty() {
+                audits_seen(&api) >= 3
+            } else {
+                api.applied().len() >= 4
+            };
             if done {
                 break;
             }

@@ -232,7 +232,12 @@ impl Found {
                 let resolver = Arc::clone(resolver);
                 let policy = Arc::clone(policy);
                 let keep = options.keep_objects;
-                async move { (inspect_one(object, resolver.as_ref(), &policy, timeout, keep).await, controller) }
+                async move {
+                    (
+                        inspect_one(object, resolver.as_ref(), &policy, timeout, keep).await,
+                        controller,
+                    )
+                }
             })
             .buffer_unordered(options.concurrency.max(1));
         while let Some((inspection, controller)) = inspected.next().await {
@@ -254,8 +259,9 @@ impl Found {
     /// Drops what a controller listed later reports, and fills `report`.
     fn finish(self, options: &AuditOptions, report: &mut AuditReport) {
         let owners = self.owners;
-        let reported_by_owner =
-            |controller: &Option<String>| !options.include_owned && controller.as_ref().is_some_and(|u| owners.contains(u));
+        let reported_by_owner = |controller: &Option<String>| {
+            !options.include_owned && controller.as_ref().is_some_and(|u| owners.contains(u))
+        };
         let mut skipped = self.skipped_owned;
         skipped += self
             .clean_owned

@@ -14,7 +14,10 @@ use crate::manifests::{FACTS_FILE, kind, workload};
 use crate::namespaces;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_entrypoint-guard");
-const CRD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/crds/wgpolicyk8s.io_policyreports.yaml");
+const CRD: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/crds/wgpolicyk8s.io_policyreports.yaml"
+);
 
 pub async fn case(s: &Suite) {
     let ns = "policy-reports";
@@ -25,14 +28,18 @@ pub async fn case(s: &Suite) {
         .await
         .ok("create the PolicyReport CRD");
     let crd_path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/policyreports.wgpolicyk8s.io";
-    wait_for("the PolicyReport CRD is established", Duration::from_secs(60), || async {
-        let crd = s.api.get(crd_path).await.body;
-        let established = crd["status"]["conditions"]
-            .as_array()
-            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"));
-        let served = s.api.get("/apis/wgpolicyk8s.io/v1alpha2").await.status == 200;
-        Ok((established && served).then_some(()))
-    })
+    wait_for(
+        "the PolicyReport CRD is established",
+        Duration::from_secs(60),
+        || async {
+            let crd = s.api.get(crd_path).await.body;
+            let established = crd["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"));
+            let served = s.api.get("/apis/wgpolicyk8s.io/v1alpha2").await.status == 200;
+            Ok((established && served).then_some(()))
+        },
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
 
@@ -46,13 +53,18 @@ pub async fn case(s: &Suite) {
     let report_path = format!("/apis/wgpolicyk8s.io/v1alpha2/namespaces/{ns}/policyreports/entrypoint-guard");
     for run in 0..2 {
         let out = audit(s, ns).await;
-        assert_eq!(out.status.code(), Some(1), "run {run}: {}", crate::chart::describe(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "run {run}: {}",
+            crate::chart::describe(&out)
+        );
         let stored = s.api.get(&report_path).await.ok("the PolicyReport").body;
         let results = stored["results"].as_array().expect("results");
         assert!(
-            results
-                .iter()
-                .any(|r| r["rule"] == "command-bypasses-wrapper" && r["result"] == "fail" && r["resources"][0]["name"] == "app"),
+            results.iter().any(|r| r["rule"] == "command-bypasses-wrapper"
+                && r["result"] == "fail"
+                && r["resources"][0]["name"] == "app"),
             "{stored}"
         );
         // Nothing pruned: every result kept its properties and timestamp.
@@ -60,10 +72,18 @@ pub async fn case(s: &Suite) {
             assert!(result["properties"]["container"].is_string(), "{result}");
             assert!(result["timestamp"]["seconds"].as_i64().unwrap() > 0, "{result}");
         }
-        let namespace = s.api.get(&format!("/api/v1/namespaces/{ns}")).await.ok("the namespace").body;
+        let namespace = s
+            .api
+            .get(&format!("/api/v1/namespaces/{ns}"))
+            .await
+            .ok("the namespace")
+            .body;
         let owner = &stored["metadata"]["ownerReferences"][0];
         assert_eq!(owner["kind"], "Namespace");
-        assert_eq!(owner["uid"], namespace["metadata"]["uid"], "owned by the Namespace: {stored}");
+        assert_eq!(
+            owner["uid"], namespace["metadata"]["uid"],
+            "owned by the Namespace: {stored}"
+        );
         let managers: Vec<(&str, &str)> = stored["metadata"]["managedFields"]
             .as_array()
             .unwrap()

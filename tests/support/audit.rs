@@ -20,7 +20,7 @@ use entrypoint_guard::image::Facts;
 use serde_json::{Value, json};
 
 #[allow(unused_imports)]
-pub use server::{Applied, ApiServer, Behaviour, Crd, GeneratedPods, Seen, allows, shipped_cluster_role};
+pub use server::{ApiServer, Applied, Behaviour, Crd, GeneratedPods, Seen, allows, shipped_cluster_role};
 
 /// The bearer token the kubeconfig carries and the server demands.
 pub const TOKEN: &str = "audit-test-token";

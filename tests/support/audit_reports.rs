@@ -33,8 +33,10 @@ pub(super) fn discovery(behaviour: &Behaviour, parts: &[&str]) -> Option<Value> 
             } else {
                 ("PolicyReport", "ClusterPolicyReport")
             };
-            Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
-                "resources": [resource(namespaced, true, kind), resource(cluster, false, cluster_kind)]}))
+            Some(
+                json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
+                "resources": [resource(namespaced, true, kind), resource(cluster, false, cluster_kind)]}),
+            )
         }
         Some(_) => None,
     }
@@ -73,8 +75,10 @@ pub(super) fn serve(
                 .filter(|r| key.is_empty() || r["metadata"]["labels"][key] == value)
                 .cloned()
                 .collect();
-            Some(ok(&json!({"kind": "List", "apiVersion": format!("{}/{version}", parts[1]),
-                "metadata": {"resourceVersion": "1"}, "items": items})))
+            Some(ok(
+                &json!({"kind": "List", "apiVersion": format!("{}/{version}", parts[1]),
+                "metadata": {"resourceVersion": "1"}, "items": items}),
+            ))
         }
         ("PATCH", ["namespaces", namespace, resource, name]) if resource == namespaced => {
             let content_type = headers
@@ -92,10 +96,18 @@ pub(super) fn serve(
                 body: parsed.clone(),
             });
             if content_type != "application/apply-patch+yaml" {
-                return Some(status(415, "UnsupportedMediaType", format!("not an apply patch: {content_type}")));
+                return Some(status(
+                    415,
+                    "UnsupportedMediaType",
+                    format!("not an apply patch: {content_type}"),
+                ));
             }
             if parsed["metadata"]["name"] != *name || parsed["metadata"]["namespace"] != *namespace {
-                return Some(status(400, "BadRequest", "name or namespace differ from the path".into()));
+                return Some(status(
+                    400,
+                    "BadRequest",
+                    "name or namespace differ from the path".into(),
+                ));
             }
             shared.reports.lock().unwrap().insert(path, parsed.clone());
             Some(ok(&parsed))

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Query, State};
 use axum::body::Bytes;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -271,7 +271,11 @@ impl ApiServer {
 
     /// Stops listing the objects named `name` in `namespace`, as once deleted.
     pub fn delete_object(&self, namespace: &str, name: &str) {
-        self.shared.removed.lock().unwrap().insert(format!("{namespace}/{name}"));
+        self.shared
+            .removed
+            .lock()
+            .unwrap()
+            .insert(format!("{namespace}/{name}"));
     }
 
     /// Every server-side apply received so far, in order of arrival.
@@ -509,7 +513,11 @@ async fn serve(
         .iter()
         .filter(|item| {
             let in_namespace = item.pointer("/metadata/namespace").and_then(Value::as_str);
-            let key = format!("{}/{}", in_namespace.unwrap_or(""), item["metadata"]["name"].as_str().unwrap_or(""));
+            let key = format!(
+                "{}/{}",
+                in_namespace.unwrap_or(""),
+                item["metadata"]["name"].as_str().unwrap_or("")
+            );
             (namespace.is_none() || in_namespace == namespace.as_deref())
                 && !in_namespace.is_some_and(|ns| hidden.contains(ns))
                 && !removed.contains(&key)

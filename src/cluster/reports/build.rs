@@ -60,7 +60,10 @@ impl ReportApi {
         if namespace.is_empty() {
             format!("/apis/{}/{}/{}", self.group, self.version, self.cluster_kind.1)
         } else {
-            format!("/apis/{}/{}/namespaces/{namespace}/{}", self.group, self.version, self.kind.1)
+            format!(
+                "/apis/{}/{}/namespaces/{namespace}/{}",
+                self.group, self.version, self.kind.1
+            )
         }
     }
 
@@ -205,4 +208,82 @@ fn pass_result(reference: &ObjectRef, now: i64) -> Value {
         "resources": [resource(reference)],
         "timestamp": {"seconds": now, "nanos": 0},
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Rule;
+
+    fn audited(namespace: &str, rules: &[Rule]) -> AuditedObject {
+        AuditedObject {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            namespace: namespace.into(),
+            name: "d".into(),
+            uid: "u".into(),
+            findings: rules
+                .iter()
+                .map(|r| Finding::report(*r, "", None, String::new()))
+                .collect(),
+            proposed: Vec::new(),
+            object: Value::Null,
+        }
+    }
+
+    #[test]
+    fn results_follow_the_rule_table_and_the_summary_counts_them() {
+        let audit = AuditReport {
+            objects: vec![
+                audited("a", &[Rule::CommandBypassesWrapper, Rule::ImageConfigUnknown]),
+                audited("b", &[Rule::PlatformsDisagree]),
+            ],
+            passed: vec![ObjectRef {
+                namespace: "a".into(),
+                api_version: "v1".into(),
+                kind: "Pod".into(),
+                name: "p".into(),
+                uid: String::new(),
+            }],
+            ..AuditReport::default()
+        };
+        let without = results_by_namespace(&audit, false, 7);
+        assert_eq!(without["a"].len(), 2);
+        let with = results_by_namespace(&audit, true, 7);
+        let a = &with["a"];
+        assert_eq!(a.len(), 3);
+        assert_eq!(a[0]["result"], "fail");
+        assert_eq!(a[0]["severity"], "high");
+        assert_eq!(a[1]["result"], "warn");
+        assert_eq!(a[1]["scored"], false);
+        assert_eq!(a[2]["result"], "pass");
+        assert_eq!(
+            a[2]["resources"][0],
+            json!({"apiVersion": "v1", "kind": "Pod", "name": "p", "namespace": "a"})
+        );
+        let report = report(&WG_POLICY, "a", Some("ns-uid"), a.clone());
+        assert_eq!(
+            report["summary"],
+            json!({"pass": 1, "fail": 1, "warn": 1, "error": 0, "skip": 0})
+        );
+        assert!(report.get("source").is_none());
+        assert_eq!(report["metadata"]["ownerReferences"][0]["uid"], "ns-uid");
+    }
+
+    #[test]
+    fn cluster_scoped_objects_go_to_the_cluster_report() {
+        let report = report(&OPEN_REPORTS, "", None, Vec::new());
+        assert_eq!(report["kind"], "ClusterReport");
+        assert!(report["metadata"].get("namespace").is_none());
+        assert!(report["metadata"].get("ownerReferences").is_none());
+        assert_eq!(report["source"], NAME);
+        assert_eq!(
+            OPEN_REPORTS.collection(""),
+            "/apis/openreports.io/v1alpha1/clusterreports"
+        );
+        assert_eq!(
+            WG_POLICY.collection("x"),
+            "/apis/wgpolicyk8s.io/v1alpha2/namespaces/x/policyreports"
+        );
+    }
 }

@@ -8,10 +8,10 @@ use std::collections::BTreeSet;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::Value;
 
-use super::build::{self, MANAGED_BY, NAME, OPEN_REPORTS, ReportApi, WG_POLICY};
 use super::ReportsError;
-use crate::cluster::report::AuditReport;
+use super::build::{self, MANAGED_BY, NAME, OPEN_REPORTS, ReportApi, WG_POLICY};
 use crate::cluster::kinds::get;
+use crate::cluster::report::AuditReport;
 
 /// What one write did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
