@@ -30,6 +30,8 @@ fn measure(binary: &str, api: &ApiServer, dir: &std::path::Path, args: &[&str]) 
     let kubeconfig = api.kubeconfig(dir);
     let images = images_file(dir);
     let started = Instant::now();
+    // Reaped by wait4 below, which also gives its rusage (Child::wait does not).
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(binary)
         .args(["audit", "-o", "json", "--images", images.to_str().unwrap()])
         .args(args)

@@ -312,7 +312,7 @@ impl Drop for ApiServer {
 
 /// The `i`-th generated Pod.
 fn generate_pod(templates: &(Value, Value), g: GeneratedPods, i: usize) -> Value {
-    let mut pod = if g.bypass_every > 0 && i % g.bypass_every == 0 {
+    let mut pod = if g.bypass_every > 0 && i.is_multiple_of(g.bypass_every) {
         templates.1.clone()
     } else {
         templates.0.clone()
