@@ -187,6 +187,7 @@ fn is_pod(kind: &Kind) -> bool {
 #[derive(Default)]
 struct Found {
     listed: usize,
+    inspected: usize,
     /// Uids of every listed object that can own another (all but Pods).
     owners: HashSet<String>,
     /// Objects with findings, with their controller's uid.
@@ -252,7 +253,9 @@ impl Found {
                     }
                 }
             }
-            progress.inspected(self.listed - self.skipped_owned, self.listed);
+            self.inspected += 1;
+            // The total grows page by page: what has been listed and not skipped so far.
+            progress.inspected(self.inspected, self.listed - self.skipped_owned);
         }
     }
 
