@@ -223,6 +223,27 @@ fn wgpolicy_reports_when_only_they_are_served_with_passes() {
 }
 
 #[test]
+fn a_refused_report_leaves_the_others_written_and_fails_the_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = ApiServer::start(Behaviour {
+        report_groups: vec!["openreports.io".into()],
+        refused_reports: ["team-b".to_string()].into(),
+        extra: HashMap::from([(DEPLOYMENTS.to_string(), vec![deployment("team-b", "app-deploy", 2)])]),
+        ..Behaviour::default()
+    });
+    let out = audit(&api, dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("1 of 2 reports not written") && stderr(&out).contains("namespace team-b"),
+        "{}",
+        stderr(&out)
+    );
+    let stored = api.reports();
+    let paths: Vec<&String> = stored.keys().collect();
+    assert_eq!(paths, [&format!("{OPEN}/demo/reports/entrypoint-guard")]);
+}
+
+#[test]
 fn no_report_api_served_is_an_error_for_audit() {
     let dir = tempfile::tempdir().unwrap();
     let api = server(&[]);

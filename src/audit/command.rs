@@ -155,5 +155,14 @@ async fn write_reports(client: &kube::Client, report: &AuditReport, args: &Audit
         .await
         .map_err(fail)?;
     tracing::info!(api = %api.api_version(), applied = written.applied, deleted = written.deleted, "reports written");
-    Ok(())
+    if written.failed.is_empty() {
+        return Ok(());
+    }
+    let failed: Vec<String> = written.failed.iter().map(ToString::to_string).collect();
+    Err(AuditCommandError::Reports(format!(
+        "{} of {} reports not written (the others were): {}",
+        failed.len(),
+        failed.len() + written.applied,
+        failed.join("; ")
+    )))
 }

@@ -121,12 +121,18 @@ impl BackgroundAudit {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         match reports::write(&self.client, &api, report, &[], options.passes, now).await {
-            Ok(written) => tracing::info!(
-                api = %api.api_version(),
-                applied = written.applied,
-                deleted = written.deleted,
-                "PolicyReports written"
-            ),
+            Ok(written) => {
+                for failure in &written.failed {
+                    tracing::warn!(error = %failure, "PolicyReport not written");
+                }
+                tracing::info!(
+                    api = %api.api_version(),
+                    applied = written.applied,
+                    deleted = written.deleted,
+                    failed = written.failed.len(),
+                    "PolicyReports written"
+                );
+            }
             Err(e) => tracing::warn!(error = %e, "PolicyReports not written"),
         }
     }

@@ -95,6 +95,13 @@ pub(super) fn serve(
                 content_type: content_type.clone(),
                 body: parsed.clone(),
             });
+            if shared.behaviour.refused_reports.contains(*namespace) {
+                return Some(status(
+                    422,
+                    "Invalid",
+                    format!("{resource}.{} \"{name}\" is invalid: too large", parts[1]),
+                ));
+            }
             if content_type != "application/apply-patch+yaml" {
                 return Some(status(
                     415,

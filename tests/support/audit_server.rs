@@ -51,6 +51,9 @@ pub struct Behaviour {
     /// discovery documents, and their reports, applied (server-side apply,
     /// recorded), listed by label and deleted.
     pub report_groups: Vec<String>,
+    /// Namespaces whose reports are refused (422, as a report over etcd's
+    /// size limit is).
+    pub refused_reports: HashSet<String>,
     /// Namespaces answered 404, as once deleted; every other namespace is
     /// answered with uid `uid-NAME`.
     pub gone_namespaces: HashSet<String>,

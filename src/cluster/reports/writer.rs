@@ -14,12 +14,15 @@ use crate::cluster::kinds::get;
 use crate::cluster::report::AuditReport;
 
 /// What one write did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Written {
     /// Reports applied (created or replaced).
     pub applied: usize,
     /// Reports deleted (their namespace has no results any more).
     pub deleted: usize,
+    /// Reports that could not be applied (e.g. one too large for etcd's
+    /// 1.5 MiB object limit), each why; the other namespaces' are written.
+    pub failed: Vec<ReportsError>,
 }
 
 /// The report API to write: `openreports.io/v1alpha1` when served, else
@@ -86,14 +89,10 @@ pub async fn write(
         let request = kube::core::Request::new(api.collection(&namespace))
             .patch(NAME, &PatchParams::apply(NAME).force(), &Patch::Apply(&report))
             .map_err(|e| ReportsError::Build(e.to_string()))?;
-        client
-            .request::<Value>(request)
-            .await
-            .map_err(|source| ReportsError::Apply {
-                namespace: namespace.clone(),
-                source,
-            })?;
-        written.applied += 1;
+        match client.request::<Value>(request).await {
+            Ok(_) => written.applied += 1,
+            Err(source) => written.failed.push(ReportsError::Apply { namespace, source }),
+        }
     }
     let with_results: BTreeSet<&str> = audit
         .objects
