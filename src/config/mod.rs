@@ -262,6 +262,10 @@ impl Config {
             let steps = [Step::Key("imageFacts".into()), Step::Key(image.clone())];
             return Err(invalid(&steps, format!("imageFacts.{image}"), message));
         }
+        if let Err((key, message)) = config.server.check() {
+            let steps = [Step::Key("server".into()), Step::Key(key.into())];
+            return Err(invalid(&steps, format!("server.{key}"), message));
+        }
         if let Err(e) = kinds::table(&config.custom_kinds) {
             return Err(invalid(
                 &[Step::Key("customKinds".into())],
@@ -279,6 +283,15 @@ impl Config {
                 line: line_of(file, &image),
                 column: 1,
                 field: format!("imageFacts.{image}"),
+                message,
+            });
+        }
+        if let Err((key, message)) = self.server.check() {
+            return Err(ConfigError::Invalid {
+                file: file.to_string(),
+                line: line_of(file, key),
+                column: 1,
+                field: format!("server.{key}"),
                 message,
             });
         }

@@ -77,6 +77,41 @@ impl Serialize for Span {
     }
 }
 
+/// Reads a [`Span`] and checks that it lies within `MIN_MS..=MAX_MS`
+/// milliseconds, so that zero, absurd and overflowing durations are refused
+/// where they are written (with the file, field and line), not found later
+/// as a panic (`tokio::time::interval(0)`) or a timer that never fires.
+pub(crate) fn span_within<'de, const MIN_MS: u64, const MAX_MS: u64, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Span, D::Error> {
+    let span = Span::deserialize(d)?;
+    let (min, max) = (Duration::from_millis(MIN_MS), Duration::from_millis(MAX_MS));
+    if span.0 < min || span.0 > max {
+        return Err(de::Error::custom(format!(
+            "{span} is out of range: must be between {} and {}",
+            Span(min),
+            Span(max)
+        )));
+    }
+    Ok(span)
+}
+
+/// Reads a count or size and checks that it lies within `MIN..=MAX`
+/// (a negative number is already refused by the integer type).
+pub(crate) fn count_within<'de, const MIN: u64, const MAX: u64, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Copy + TryInto<u64> + fmt::Display,
+{
+    let n = T::deserialize(d)?;
+    match n.try_into() {
+        Ok(v) if (MIN..=MAX).contains(&v) => Ok(n),
+        _ => Err(de::Error::custom(format!(
+            "{n} is out of range: must be between {MIN} and {MAX}"
+        ))),
+    }
+}
+
 /// A glob pattern over image references, checked when read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(transparent)]

@@ -178,6 +178,7 @@ pub struct Metrics {
     tls_reloads: Family<ResultLabels, Counter>,
     tls_expiry: Gauge<f64, std::sync::atomic::AtomicU64>,
     audit: AuditGauges,
+    transport: super::transport_metrics::TransportMetrics,
 }
 
 /// What the last background audit found (`serve --background-audit`).
@@ -292,7 +293,9 @@ impl Metrics {
             "Failures of a registry credential source (ecr, google, azure, plugin/NAME), counted once per retry interval",
             crate::registry::keychain::failure_metric().clone(),
         );
+        let transport = super::transport_metrics::TransportMetrics::register(&mut registry);
         Metrics {
+            transport,
             audit,
             registry,
             requests,
@@ -385,6 +388,11 @@ impl Metrics {
             reason: why.as_str(),
         };
         self.rejected.get_or_create(&labels).inc();
+    }
+
+    /// The transport bounds' metrics.
+    pub(crate) fn transport(&self) -> &super::transport_metrics::TransportMetrics {
+        &self.transport
     }
 
     /// Counts a certificate reload attempt.

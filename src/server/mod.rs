@@ -5,26 +5,31 @@
 //! seam a registry resolver plugs into; [`Server::start`] binds both
 //! listeners and returns a [`Running`] server that shuts down gracefully.
 
+mod activity;
 mod args;
 pub mod background;
+mod bodies;
 pub(crate) mod histogram;
+mod listener;
 mod lookup_metrics;
 pub mod metrics;
 pub(crate) mod routes;
 pub mod selfsigned;
 pub mod tls;
+mod transport_metrics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum_server::accept::NoDelayAcceptor;
-use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
-use tokio::sync::watch;
+use axum_server::tls_rustls::RustlsConfig;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 pub use args::{ServeArgs, ServeCommandError, resolver, serve};
+use bodies::BodyBounds;
+use listener::Listener;
 use metrics::Metrics;
 use routes::{AppState, HealthState};
 use tls::{TlsError, TlsFiles};
@@ -99,31 +104,36 @@ impl Server {
             metrics: metrics.clone(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
+        // `Some(grace)` stops a listener: the admission one on shutdown, the
+        // health one once admission has stopped (readiness is reported to the end).
+        let (health_stop, health_stop_rx) = watch::channel(None);
+        let (admission_stop, admission_stop_rx) = watch::channel(None);
 
         let health = match server.health_listen {
             None => None,
             Some(addr) => {
-                let listener = tokio::net::TcpListener::bind(addr)
+                let tcp = tokio::net::TcpListener::bind(addr)
                     .await
                     .map_err(|source| ServeError::Bind {
                         what: "health",
                         addr,
                         source,
                     })?;
-                let bound = listener.local_addr().map_err(|source| ServeError::Bind {
+                let bound = tcp.local_addr().map_err(|source| ServeError::Bind {
                     what: "health",
                     addr,
                     source,
                 })?;
-                let router = routes::health_router(health_state.clone());
-                let mut stop = stop_rx.clone();
-                let task = tokio::spawn(async move {
-                    axum::serve(listener, router)
-                        .with_graceful_shutdown(async move {
-                            let _ = stop.wait_for(|s| *s).await;
-                        })
-                        .await
-                });
+                let listener = Listener {
+                    name: "health",
+                    tcp,
+                    tls: None,
+                    bodies: None,
+                    app: routes::health_router(health_state.clone()),
+                    metrics: metrics.clone(),
+                };
+                let config = server.clone();
+                let task = tokio::spawn(async move { listener.serve(&config, health_stop_rx).await });
                 Some((bound, task))
             }
         };
@@ -133,19 +143,27 @@ impl Server {
             addr: server.listen,
             source,
         };
-        let listener = std::net::TcpListener::bind(server.listen).map_err(bind)?;
-        listener.set_nonblocking(true).map_err(bind)?;
-        let addr = listener.local_addr().map_err(bind)?;
+        let tcp = std::net::TcpListener::bind(server.listen).map_err(bind)?;
+        tcp.set_nonblocking(true).map_err(bind)?;
+        let addr = tcp.local_addr().map_err(bind)?;
+        let tcp = tokio::net::TcpListener::from_std(tcp).map_err(bind)?;
         let rustls = RustlsConfig::from_config(loaded.config);
-        let acceptor = RustlsAcceptor::new(rustls.clone()).acceptor(NoDelayAcceptor::new());
-        let handle = axum_server::Handle::new();
         let state = Arc::new(AppState::new(&self.config, self.resolver.clone(), metrics.clone()));
-        let app = routes::admission_router(state, server.max_body_bytes);
-        let https = axum_server::from_tcp(listener)
-            .map_err(bind)?
-            .acceptor(acceptor)
-            .handle(handle.clone());
-        let admission = tokio::spawn(https.serve(app.into_make_service()));
+        let listener = Listener {
+            name: "admission",
+            tcp,
+            tls: Some(rustls.clone()),
+            bodies: Some(Arc::new(BodyBounds {
+                max_body: server.max_body_bytes,
+                read_timeout: server.body_read_timeout.get(),
+                budget: Arc::new(Semaphore::new(server.max_in_flight_body_bytes)),
+                budget_bytes: server.max_in_flight_body_bytes,
+            })),
+            app: routes::admission_router(state, server.max_body_bytes),
+            metrics: metrics.clone(),
+        };
+        let config = server.clone();
+        let admission = tokio::spawn(async move { listener.serve(&config, admission_stop_rx).await });
         let watcher = tokio::spawn(tls::watch(
             files,
             rustls,
@@ -161,13 +179,13 @@ impl Server {
                 stop_rx.clone(),
             )
         });
-        handle.listening().await;
         health_state.ready.store(true, Ordering::Release);
         tracing::info!(%addr, health = ?health.as_ref().map(|h| h.0), mode = self.config.mode.as_str(), "serving admission requests");
         Ok(Running {
             addr,
             health_addr: health.as_ref().map(|h| h.0),
-            handle,
+            admission_stop,
+            health_stop,
             grace: server.shutdown_grace.get(),
             health_state,
             stop: stop_tx,
@@ -184,7 +202,8 @@ impl Server {
 pub struct Running {
     addr: SocketAddr,
     health_addr: Option<SocketAddr>,
-    handle: axum_server::Handle<SocketAddr>,
+    admission_stop: watch::Sender<Option<Duration>>,
+    health_stop: watch::Sender<Option<Duration>>,
     grace: Duration,
     health_state: Arc<HealthState>,
     stop: watch::Sender<bool>,
@@ -215,7 +234,7 @@ impl Running {
     /// (within `server.shutdown_grace`); [`Running::wait`] returns when done.
     pub fn shutdown(&self) {
         self.health_state.ready.store(false, Ordering::Release);
-        self.handle.graceful_shutdown(Some(self.grace));
+        let _ = self.admission_stop.send(Some(self.grace));
     }
 
     /// Waits until the server has stopped (after [`Running::shutdown`] or a failure).
@@ -223,6 +242,7 @@ impl Running {
         let served = self.admission.await;
         self.watcher.abort();
         let _ = self.stop.send(true);
+        let _ = self.health_stop.send(Some(self.grace));
         if let Some(audit) = self.background_audit {
             let _ = audit.await; // returns at once: it watches `stop`
         }
