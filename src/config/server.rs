@@ -120,3 +120,79 @@ impl ServerConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    /// Every duration key of the section, and a value in range.
+    const SPANS: [(&str, &str); 10] = [
+        ("certReloadInterval", "5s"),
+        ("requestTimeout", "10s"),
+        ("shutdownGrace", "20s"),
+        ("tlsHandshakeTimeout", "5s"),
+        ("headerReadTimeout", "10s"),
+        ("bodyReadTimeout", "10s"),
+        ("idleTimeout", "90s"),
+        ("http2KeepAliveInterval", "30s"),
+        ("http2KeepAliveTimeout", "10s"),
+        ("requestTimeout", "1m"),
+    ];
+    /// Every size or count key, and a value in range.
+    const COUNTS: [(&str, &str); 5] = [
+        ("maxBodyBytes", "4194304"),
+        ("maxInFlightBodyBytes", "33554432"),
+        ("maxConnections", "512"),
+        ("maxHeaderBytes", "65536"),
+        ("http2MaxConcurrentStreams", "100"),
+    ];
+
+    fn error(key: &str, value: &str) -> String {
+        let yaml = format!("mode: fix\nserver:\n  {key}: {value}\n");
+        match Config::from_yaml(&yaml, "c.yaml") {
+            Ok(_) => panic!("server.{key}: {value} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn every_duration_rejects_zero_negative_and_absurd_values_at_its_line() {
+        for (key, good) in SPANS {
+            Config::from_yaml(&format!("server:\n  {key}: {good}\n"), "c.yaml")
+                .unwrap_or_else(|e| panic!("{key}: {good}: {e}"));
+            for bad in ["0s", "0ms", "-1s", "1000h", "99999999999999999999h"] {
+                let e = error(key, bad);
+                assert!(e.starts_with("c.yaml:3:"), "{key}: {bad}: {e}");
+                assert!(e.contains(&format!("server.{key}")), "{key}: {bad}: {e}");
+            }
+            assert!(error(key, "0s").contains("out of range"), "{key}");
+        }
+        // The reload task's interval: zero used to panic it at startup.
+        let e = error("certReloadInterval", "0s");
+        assert!(e.contains("must be between 100ms and 60m"), "{e}");
+    }
+
+    #[test]
+    fn every_size_and_count_rejects_zero_negative_and_absurd_values_at_its_line() {
+        for (key, good) in COUNTS {
+            Config::from_yaml(&format!("server:\n  {key}: {good}\n"), "c.yaml")
+                .unwrap_or_else(|e| panic!("{key}: {good}: {e}"));
+            for bad in ["0", "-1", "1099511627776", "1.5", "lots"] {
+                let e = error(key, bad);
+                assert!(e.starts_with("c.yaml:3:"), "{key}: {bad}: {e}");
+                assert!(e.contains(&format!("server.{key}")), "{key}: {bad}: {e}");
+            }
+            assert!(error(key, "0").contains("out of range"), "{key}");
+        }
+    }
+
+    #[test]
+    fn the_body_budget_holds_at_least_one_largest_body() {
+        let yaml = "server:\n  maxBodyBytes: 8388608\n  maxInFlightBodyBytes: 4194304\n";
+        let path = std::env::temp_dir().join(format!("eg-server-{}.yaml", std::process::id()));
+        std::fs::write(&path, yaml).unwrap();
+        let e = Config::load(&path).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert!(e.contains(":3:1: server.maxInFlightBodyBytes: 4194304 is less than maxBodyBytes"), "{e}");
+    }
+}

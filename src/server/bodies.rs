@@ -6,6 +6,11 @@
 //! requests. A request that would go over that budget is answered 503 at
 //! once: waiting for room would be an unbounded queue, and the API server
 //! retries nothing itself but logs the answer's text.
+//!
+//! Large bodies may not take the last quarter of the budget: bytes past a
+//! body's first [`SMALL_BODY`] are refused while that would leave less than
+//! a quarter free. Clients stalling 4 MiB bodies thus fill at most three
+//! quarters, and the ordinary AdmissionReview (tens of KiB) still finds room.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +24,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::metrics::{Metrics, Rejection, Route};
+
+/// A body up to this size may use the whole budget; past it, only three quarters.
+pub(crate) const SMALL_BODY: usize = 64 * 1024;
 
 /// The body bounds, shared by every connection of a listener.
 #[derive(Debug)]
@@ -57,7 +65,9 @@ pub(crate) enum Refused {
 impl Refused {
     /// The plain-text answer; the API server puts the text in its log and the
     /// user's error message.
-    pub(crate) fn response(&self, metrics: &Metrics, path: &str) -> Response<Body> {
+    /// `http1`: whether to say `Connection: close` (HTTP/2 has no such header:
+    /// the stream is reset instead).
+    pub(crate) fn response(&self, metrics: &Metrics, path: &str, http1: bool) -> Response<Body> {
         let route = match path {
             "/mutate" => Some(Route::Mutate),
             "/audit" => Some(Route::Audit),
@@ -88,10 +98,11 @@ impl Refused {
             Refused::Busy(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            Refused::Slow(_) | Refused::TooLarge(_) | Refused::Broken(_) => {
+            Refused::Slow(_) | Refused::TooLarge(_) | Refused::Broken(_) if http1 => {
                 // The rest of the body is not read: the connection cannot carry another request.
                 headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
+            _ => {}
         }
         response
     }
@@ -149,17 +160,23 @@ impl BodyBounds {
                     self.max_body
                 )));
             }
+            let busy = || {
+                Refused::Busy(format!(
+                    "entrypoint-guard is busy: {} bytes of request bodies are already being read \
+                     (server.maxInFlightBodyBytes); retry",
+                    self.budget_bytes
+                ))
+            };
+            if held + data.len() > SMALL_BODY
+                && self.budget.available_permits().saturating_sub(data.len()) < self.budget_bytes / 4
+            {
+                return Err(busy());
+            }
             let more = self
                 .budget
                 .clone()
                 .try_acquire_many_owned(data.len() as u32)
-                .map_err(|_| {
-                    Refused::Busy(format!(
-                        "entrypoint-guard is busy: {} bytes of request bodies are already being read \
-                         (server.maxInFlightBodyBytes); retry",
-                        self.budget_bytes
-                    ))
-                })?;
+                .map_err(|_| busy())?;
             match &mut permit {
                 Some(p) => p.merge(more),
                 None => permit = Some(more),

@@ -299,6 +299,7 @@ impl hyper::service::Service<Request<Incoming>> for Service {
                 return hyper::service::Service::call(&app, request).await;
             };
             let path = request.uri().path().to_owned();
+            let http1 = request.version() < axum::http::Version::HTTP_2;
             match bodies.read(request, start).await {
                 Ok(request) => {
                     let (parts, held) = request.into_parts();
@@ -307,7 +308,7 @@ impl hyper::service::Service<Request<Incoming>> for Service {
                     let _permit = held.permit;
                     hyper::service::Service::call(&app, Request::from_parts(parts, Body::from(held.body))).await
                 }
-                Err(refused) => Ok(refused.response(&shared.metrics, &path)),
+                Err(refused) => Ok(refused.response(&shared.metrics, &path, http1)),
             }
         })
     }
