@@ -104,7 +104,10 @@ async fn a_stream_flood_is_held_to_max_concurrent_streams_and_others_are_answere
     })
     .await;
     let mut flood = raw_h2(&server).await;
-    flood = within("settings", flood.ready()).await.unwrap();
+    // One whole exchange first: the server's SETTINGS come before its first answer.
+    flood = within("a first stream", flood.ready()).await.unwrap();
+    let (first, _) = flood.send_request(mutate(&server), true).unwrap();
+    assert_eq!(within("a first answer", first).await.unwrap().status(), 400);
     // Each stream declares a body and sends half of it, then stalls.
     let mut stalled = Vec::new();
     for _ in 0..8 {

@@ -193,6 +193,9 @@ mod tests {
         std::fs::write(&path, yaml).unwrap();
         let e = Config::load(&path).unwrap_err().to_string();
         std::fs::remove_file(&path).unwrap();
-        assert!(e.contains(":3:1: server.maxInFlightBodyBytes: 4194304 is less than maxBodyBytes"), "{e}");
+        assert!(
+            e.contains(":3:1: server.maxInFlightBodyBytes: 4194304 is less than maxBodyBytes"),
+            "{e}"
+        );
     }
 }

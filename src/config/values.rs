@@ -103,7 +103,8 @@ where
     D: Deserializer<'de>,
     T: Deserialize<'de> + Copy + TryInto<u64> + fmt::Display,
 {
-    let n = T::deserialize(d)?;
+    let n =
+        T::deserialize(d).map_err(|_| de::Error::custom(format!("expected a whole number between {MIN} and {MAX}")))?;
     match n.try_into() {
         Ok(v) if (MIN..=MAX).contains(&v) => Ok(n),
         _ => Err(de::Error::custom(format!(
