@@ -144,16 +144,17 @@ impl BodyBounds {
         let mut permit: Option<OwnedSemaphorePermit> = None;
         // No allocation from a declared length: memory grows only with bytes
         // received (and counted), so a client declaring 4 MiB and sending
-        // nothing costs nothing.
-        let mut buf = BytesMut::new();
-        let mut single: Option<Bytes> = None;
+        // nothing costs nothing. Frames are kept as hyper read them and joined
+        // once at the end: growing one buffer by doubling would copy each body
+        // several times and leave the allocator with freed blocks of every size.
+        let mut frames: Vec<Bytes> = Vec::new();
+        let mut held = 0;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| Refused::Broken(format!("cannot read the body: {e}")))?;
             let Ok(data) = frame.into_data() else { continue }; // trailers
             if data.is_empty() {
                 continue;
             }
-            let held = single.as_ref().map_or(buf.len(), Bytes::len);
             if held + data.len() > self.max_body {
                 return Err(Refused::TooLarge(format!(
                     "length limit exceeded: the body is over {} bytes (server.maxBodyBytes)",
@@ -181,17 +182,21 @@ impl BodyBounds {
                 Some(p) => p.merge(more),
                 None => permit = Some(more),
             }
-            // The common case, one frame, keeps hyper's buffer without a copy.
-            match single.take() {
-                None if buf.is_empty() => single = Some(data),
-                None => buf.extend_from_slice(&data),
-                Some(first) => {
-                    buf.extend_from_slice(&first);
-                    buf.extend_from_slice(&data);
-                }
-            }
+            held += data.len();
+            frames.push(data);
         }
-        let body = single.unwrap_or_else(|| buf.freeze());
+        // One frame (the common case) is kept as is, without a copy.
+        let body = match frames.len() {
+            0 => Bytes::new(),
+            1 => frames.swap_remove(0),
+            _ => {
+                let mut whole = BytesMut::with_capacity(held);
+                for frame in frames.drain(..) {
+                    whole.extend_from_slice(&frame);
+                }
+                whole.freeze()
+            }
+        };
         Ok(Held { body, permit })
     }
 }
