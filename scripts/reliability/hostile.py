@@ -7,7 +7,8 @@ and h2-load.sh.
 MODE: body    declare a 4 MiB body, send all of it but one byte, stall;
       header  send half a request head, stall;
       silent  finish the TLS handshake, send nothing.
-Every second it prints how many of the COUNT connections the server still
+With --reconnect each client connects again as soon as the server has closed
+it, so COUNT hostile connections are held for the whole run. Every second it prints how many of the COUNT connections the server still
 holds open and (with --pid) the server's RSS; with --probe it POSTs BODY_FILE
 to /mutate on a fresh connection each second and prints the answer's status
 and latency. Ends after HOLD_SECONDS, or as soon as the server has closed
@@ -35,6 +36,11 @@ def context():
     ctx.verify_mode = ssl.CERT_NONE
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx
+
+
+async def hostile_forever(port, mode, opened, closed, until):
+    while time.monotonic() < until:
+        await hostile(port, mode, opened, closed)
 
 
 async def hostile(port, mode, opened, closed):
@@ -93,27 +99,33 @@ async def main():
     p.add_argument("hold", type=float)
     p.add_argument("--pid", type=int)
     p.add_argument("--probe")
+    p.add_argument("--reconnect", action="store_true")
     a = p.parse_args()
     body = open(a.probe, "rb").read() if a.probe else None
     opened, closed = [], []
     start = time.monotonic()
-    tasks = [asyncio.create_task(hostile(a.port, a.mode, opened, closed)) for _ in range(a.count)]
+    if a.reconnect:
+        tasks = [asyncio.create_task(hostile_forever(a.port, a.mode, opened, closed, start + a.hold))
+                 for _ in range(a.count)]
+    else:
+        tasks = [asyncio.create_task(hostile(a.port, a.mode, opened, closed)) for _ in range(a.count)]
     peak, probes = 0, []
     while True:
         await asyncio.sleep(1)
         t = time.monotonic() - start
         rss = rss_kib(a.pid) if a.pid else -1
         peak = max(peak, rss)
-        line = f"t={t:5.1f}s open={a.count - len(closed):4d}"
+        line = (f"t={t:5.1f}s connected={len(opened)} closed_by_server={len(closed)}" if a.reconnect
+                else f"t={t:5.1f}s open={a.count - len(closed):4d}")
         line += f" rss={rss} KiB" if a.pid else ""
         if body is not None:
             status, ms = await probe(a.port, body)
             probes.append((status, ms))
             line += f" probe={status} {ms:.0f} ms"
         print(line, flush=True)
-        if len(closed) == a.count or t >= a.hold:
+        if (len(closed) == a.count and not a.reconnect) or t >= a.hold:
             break
-    still = a.count - len(closed)
+    still = a.count - len(closed) if not a.reconnect else f"n/a(reconnects:{len(opened)})"
     last_close = (max(closed) - start) if closed else float("nan")
     answered = sum(1 for s, _ in probes if s == "200")
     worst = max((ms for _, ms in probes), default=float("nan"))
@@ -123,4 +135,6 @@ async def main():
         task.cancel()
 
 
+import logging
+logging.getLogger("asyncio").setLevel(logging.CRITICAL)
 asyncio.run(main())
