@@ -148,7 +148,7 @@ async fn forty_stalled_4_mib_bodies_keep_rss_under_half_the_chart_limit() {
         tokio::spawn(stall(connector.clone(), port, done.clone()));
     }
     drop(done);
-    let within = |what: &'static str| move || panic!("{what}: nothing within 60 s");
+    let within = |what: &'static str| move |_| -> Option<String> { panic!("{what}: nothing within 60 s") };
     // The first to finish was turned away: the budget is spent by the held ones.
     let first = tokio::time::timeout(Duration::from_secs(60), finished.recv())
         .await
