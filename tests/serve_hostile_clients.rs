@@ -317,3 +317,42 @@ async fn connections_over_max_connections_are_closed_at_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_request_head_over_max_header_bytes_gets_431() {
+    let server = TestServer::start(|c| c.server.max_header_bytes = 16 * 1024).await;
+    let mut tls = connect(&server).await;
+    let big = format!(
+        "POST /mutate HTTP/1.1\r\nHost: localhost\r\nX-Padding: {}\r\n",
+        "a".repeat(32 * 1024)
+    );
+    let _ = tls.write_all(big.as_bytes()).await;
+    let answer = within("the large head", until_closed(&mut tls)).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    answers_a_review(&server).await;
+}
+
+#[tokio::test]
+async fn the_health_listener_closes_a_stalled_head_too() {
+    let server = TestServer::start(|c| c.server.header_read_timeout = Span(Duration::from_millis(500))).await;
+    let mut tcp = TcpStream::connect(server.running.health_addr().unwrap()).await.unwrap();
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: loc").await.unwrap();
+    let mut buf = [0u8; 1024];
+    let n = within("the stalled health request", tcp.read(&mut buf))
+        .await
+        .unwrap_or(0);
+    assert_eq!(
+        n,
+        0,
+        "closed without an answer: {:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    assert_eq!(
+        metric(
+            &server,
+            "entrypoint_guard_connection_timeouts_total{listener=\"health\",phase=\"header\"}"
+        )
+        .await,
+        1.0
+    );
+}

@@ -26,8 +26,9 @@ const DECLARED: usize = 4 * 1024 * 1024;
 
 /// The chart's `resources.limits.memory`, in KiB (values.yaml says `NNNMi`).
 fn chart_memory_limit_kib() -> u64 {
-    let values = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/entrypoint-guard/values.yaml"))
-        .unwrap();
+    let values =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/entrypoint-guard/values.yaml"))
+            .unwrap();
     let limits = values.find("  limits:\n").expect("resources.limits in values.yaml");
     let line = values[limits..]
         .lines()
@@ -91,7 +92,11 @@ async fn stall(connector: TlsConnector, port: u16, done: mpsc::UnboundedSender<S
         }
         got.extend_from_slice(&buf[..n]);
     }
-    let status = String::from_utf8_lossy(&got).lines().next().unwrap_or("closed unanswered").to_string();
+    let status = String::from_utf8_lossy(&got)
+        .lines()
+        .next()
+        .unwrap_or("closed unanswered")
+        .to_string();
     let _ = done.send(status);
 }
 
@@ -103,10 +108,22 @@ async fn forty_stalled_4_mib_bodies_keep_rss_under_half_the_chart_limit() {
     let config = tmp.path().join("config.yaml");
     // Defaults but a body deadline long enough that the review below is
     // surely answered while the stalled bodies are held.
-    std::fs::write(&config, "server:\n  bodyReadTimeout: 20s\nregistry:\n  enabled: false\n").unwrap();
+    std::fs::write(
+        &config,
+        "server:\n  bodyReadTimeout: 20s\nregistry:\n  enabled: false\n",
+    )
+    .unwrap();
     let certs = tmp.path().join("certs");
     let mut child = Command::new(env!("CARGO_BIN_EXE_entrypoint-guard"))
-        .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0", "--health-listen", "off"])
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--health-listen",
+            "off",
+        ])
         .arg("--config")
         .arg(&config)
         .arg("--self-signed")
@@ -160,7 +177,12 @@ async fn forty_stalled_4_mib_bodies_keep_rss_under_half_the_chart_limit() {
     // While the others are held, an ordinary review is answered.
     let client = support::client(&[&certs.join("ca.crt")], true);
     let review = fixture("pod-create");
-    let answer = post(&client, &format!("https://localhost:{port}/mutate?timeout=10s"), &review).await;
+    let answer = post(
+        &client,
+        &format!("https://localhost:{port}/mutate?timeout=10s"),
+        &review,
+    )
+    .await;
     decode_like_api_server(&review, &answer);
     let during = status_kib(pid, "VmRSS:");
 
@@ -172,11 +194,20 @@ async fn forty_stalled_4_mib_bodies_keep_rss_under_half_the_chart_limit() {
     }
     let peak = status_kib(pid, "VmHWM:");
     let limit = chart_memory_limit_kib();
-    eprintln!("idle RSS {idle} KiB; {during} KiB while held; peak {peak} KiB with {HOSTILE} stalled 4 MiB bodies; chart limit {limit} KiB");
+    eprintln!(
+        "idle RSS {idle} KiB; {during} KiB while held; peak {peak} KiB with {HOSTILE} stalled 4 MiB bodies; chart limit {limit} KiB"
+    );
     let held = statuses.iter().filter(|s| s.starts_with("HTTP/1.1 408")).count();
     let shed = statuses.iter().filter(|s| s.starts_with("HTTP/1.1 503")).count();
-    assert_eq!(held + shed, HOSTILE, "each is answered 408 (held, then timed out) or 503: {statuses:?}");
+    assert_eq!(
+        held + shed,
+        HOSTILE,
+        "each is answered 408 (held, then timed out) or 503: {statuses:?}"
+    );
     assert!(held > 0, "some bodies fit the budget and were held: {statuses:?}");
-    assert!(peak < limit / 2, "peak RSS {peak} KiB is not under half the chart's limit ({limit} KiB)");
+    assert!(
+        peak < limit / 2,
+        "peak RSS {peak} KiB is not under half the chart's limit ({limit} KiB)"
+    );
     drop(served);
 }
