@@ -275,6 +275,10 @@ async fn connections_over_max_connections_are_closed_at_once() {
     .await;
     let first = connect(&server).await;
     let _second = connect(&server).await;
+    assert_eq!(
+        metric(&server, "entrypoint_guard_open_connections{listener=\"admission\"}").await,
+        2.0
+    );
     // The third is closed before its handshake completes.
     let tcp = TcpStream::connect(server.running.addr()).await.unwrap();
     let mut roots = rustls::RootCertStore::empty();

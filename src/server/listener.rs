@@ -174,8 +174,8 @@ async fn connection(
     stop: watch::Receiver<Option<Duration>>,
 ) {
     let _slot = slot;
+    let _open = Open::count(&shared);
     let transport = shared.metrics.transport();
-    transport.open(shared.name, 1);
     let _ = stream.set_nodelay(true);
     match &shared.tls {
         None => http(stream, false, &shared, stop).await,
@@ -191,7 +191,23 @@ async fn connection(
             }
         }
     }
-    transport.open(shared.name, -1);
+}
+
+/// Counts an open connection in `open_connections` until dropped (also
+/// when the task is aborted at the end of a grace period).
+struct Open(Arc<Shared>);
+
+impl Open {
+    fn count(shared: &Arc<Shared>) -> Open {
+        shared.metrics.transport().open(shared.name, 1);
+        Open(shared.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.metrics.transport().open(self.0.name, -1);
+    }
 }
 
 /// A hyper connection that can be asked to finish gracefully.
