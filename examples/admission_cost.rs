@@ -1,8 +1,10 @@
 //! Where the time of one admission goes, stage by stage, without TLS or
 //! HTTP: decode (pruned, as `serve` does), take the object and list its
 //! images, resolve (offline), review (engine + warnings + audit
-//! annotations), encode the answer; and, for comparison, the whole-`Value`
-//! decode. Companion of `scripts/load.sh`; prints numbers, asserts nothing.
+//! annotations), encode the answer; then the same through
+//! `admission::Memo` as `serve` runs it (every request after the first
+//! answered from memory); and, for comparison, the whole-`Value` decode.
+//! Companion of `scripts/load.sh`; prints numbers, asserts nothing.
 //! `examples/admission_cost_mimalloc.rs` is the same with mimalloc.
 //!
 //! `cargo run --release --example admission_cost -- REVIEW.json [FACTS.yaml] [ITERATIONS] [CONFIG.yaml]`
@@ -82,10 +84,51 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{stage:>22}: {:8.1} us", per(d));
     }
     println!("{:>22}: {:8.1} us", "total", per(spent.iter().sum()));
+    // serve's path: decode, images, resolve, then the memo (a hit after the
+    // first request: the same object, facts and ceiling every time).
+    let memo = admission::Memo::new(16);
+    let t = Instant::now();
+    for _ in 0..iterations {
+        let mut request = admission::decode_lean(&body, &schema)?;
+        let object = request.take_object(&policy.kinds).map_err(|_| "not inspected")?;
+        let old = request.take_old_object();
+        let images = engine::lookups(&object, old.as_ref(), request.namespace.as_deref(), &policy).images;
+        let facts = resolver.resolve_now(&images);
+        let answer = memo.review(
+            &request.uid,
+            &object,
+            old.as_ref(),
+            &facts,
+            &policy,
+            Mode::Fix,
+            OnError::Allow,
+        );
+        std::hint::black_box(answer.body);
+    }
+    println!("{:>22}: {:8.1} us", "total, memo hit", per(t.elapsed()));
     let t = Instant::now();
     for _ in 0..iterations {
         std::hint::black_box(admission::decode(&body)?);
     }
     println!("{:>22}: {:8.1} us", "(whole-Value decode)", per(t.elapsed()));
+    // The floor of any decode that checks the body as serde_json does:
+    // reading it as JSON and building nothing.
+    let t = Instant::now();
+    for _ in 0..iterations {
+        std::hint::black_box(serde_json::from_slice::<serde::de::IgnoredAny>(&body)?);
+    }
+    println!("{:>22}: {:8.1} us", "(validate only)", per(t.elapsed()));
+    // The API server sends compact JSON; the fixture is indented.
+    let compact = serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(&body)?)?;
+    let t = Instant::now();
+    for _ in 0..iterations {
+        std::hint::black_box(admission::decode_lean(&compact, &schema)?);
+    }
+    println!(
+        "{:>22}: {:8.1} us ({} bytes)",
+        "(decode, compact)",
+        per(t.elapsed()),
+        compact.len()
+    );
     Ok(())
 }

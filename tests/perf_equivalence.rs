@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use entrypoint_guard::admission::{self, AdmissionRequest, Schema, decode, decode_lean};
+use entrypoint_guard::admission::{self, AdmissionRequest, AdmissionResponse, Memo, Schema, decode, decode_lean};
 use entrypoint_guard::config::server::OnError;
 use entrypoint_guard::engine::{
     self, ImageFilter, Kinds, Mode, Policy, Scope, Strategy as FixStrategy, UnknownImages, workload,
@@ -156,6 +156,8 @@ fn same_answer_for(body: &[u8], seed: usize, kinds: &Kinds) -> usize {
     };
     let mut compared = 0;
     for policy in policies(kinds) {
+        // Small, so that it also starts over while the cases run.
+        let memo = Memo::new(3);
         let wanted = engine::lookups(&full, full_old, namespace.as_deref(), &policy);
         assert_eq!(wanted, engine::lookups(&lean, lean_old, namespace.as_deref(), &policy));
         let wanted = wanted.images;
@@ -170,16 +172,95 @@ fn same_answer_for(body: &[u8], seed: usize, kinds: &Kinds) -> usize {
                         .response
                         .to_json()
                 };
-                assert_eq!(
-                    answer(&full, full_old),
-                    answer(&lean, lean_old),
-                    "the same response bytes"
-                );
+                let fresh = answer(&lean, lean_old);
+                assert_eq!(answer(&full, full_old), fresh, "the same response bytes");
+                same_as_remembered(&memo, &lean, lean_old, &facts, &policy, ceiling);
                 compared += 1;
             }
         }
     }
     compared
+}
+
+/// `memo` answers like `admission::review` — asked first (remembered, or
+/// not yet) and again for another uid (remembered now) — and the answer's
+/// bytes are serde_json's encoding of its fields.
+fn same_as_remembered(memo: &Memo, object: &Value, old: Option<&Value>, facts: &Facts, policy: &Policy, ceiling: Mode) {
+    for uid in ["u-first", "u \"quoted\" é"] {
+        let fresh = admission::review(uid, object, old, facts, policy, ceiling, OnError::Allow);
+        assert_eq!(fresh.response.to_json(), serde_json_encoding(&fresh.response));
+        let answer = memo.review(uid, object, old, facts, policy, ceiling, OnError::Allow);
+        assert_eq!(answer.body, fresh.response.to_json(), "the remembered answer's bytes");
+        let remembered = &answer.verdict;
+        assert_eq!(
+            (
+                &remembered.findings,
+                &remembered.held,
+                remembered.outcome,
+                remembered.mode
+            ),
+            (&fresh.findings, &fresh.held, fresh.outcome, fresh.mode)
+        );
+    }
+}
+
+/// An answer encoded by serde_json (what `AdmissionResponse::to_json`
+/// writes by hand): the fields in order, empty ones left out.
+fn serde_json_encoding(r: &AdmissionResponse) -> Vec<u8> {
+    use base64::Engine as _;
+    let mut response = Map::new();
+    response.insert("uid".into(), json!(r.uid));
+    response.insert("allowed".into(), json!(r.allowed));
+    if let Some(patch) = r.patch.as_ref().filter(|p| !p.is_empty()) {
+        response.insert("patchType".into(), json!("JSONPatch"));
+        let patch = base64::engine::general_purpose::STANDARD.encode(patch);
+        response.insert("patch".into(), json!(patch));
+    }
+    if !r.warnings.is_empty() {
+        response.insert("warnings".into(), json!(r.warnings));
+    }
+    if !r.audit_annotations.is_empty() {
+        response.insert("auditAnnotations".into(), json!(r.audit_annotations));
+    }
+    if let Some(status) = &r.status {
+        response.insert("status".into(), json!({"code": status.code, "message": status.message}));
+    }
+    serde_json::to_vec(&json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}))
+        .unwrap()
+}
+
+#[test]
+fn one_memo_answers_every_fixture_like_a_fresh_review() {
+    // One memo per policy for all fixtures and facts: alike keys must not mix.
+    let kinds = Kinds::builtin();
+    let memos: Vec<(Policy, Memo)> = policies(&kinds).into_iter().map(|p| (p, Memo::new(64))).collect();
+    let mut answered = 0;
+    for round in 0..2 {
+        for (_, body) in fixtures() {
+            let mut request = decode_lean(&body, &Schema::builtin()).unwrap();
+            let Ok(object) = request.take_object(&kinds) else {
+                continue;
+            };
+            let old = request.take_old_object();
+            for (policy, memo) in &memos {
+                let wanted = images(&object, old.as_ref(), policy);
+                for seed in 0..7 {
+                    let facts = facts_for(&wanted, seed);
+                    for ceiling in [Mode::Fix, Mode::Audit] {
+                        same_as_remembered(memo, &object, old.as_ref(), &facts, policy, ceiling);
+                        answered += 1;
+                    }
+                }
+            }
+        }
+        assert!(memos.iter().all(|(_, memo)| !memo.is_empty()), "round {round}");
+    }
+    assert!(answered > 500, "{answered}");
+    // The answers of the error path encode like serde_json's too.
+    for on_error in [OnError::Deny, OnError::Allow] {
+        let failed = admission::failed("u", "deadline", on_error).response;
+        assert_eq!(failed.to_json(), serde_json_encoding(&failed));
+    }
 }
 
 fn fixtures() -> Vec<(String, Vec<u8>)> {

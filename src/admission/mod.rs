@@ -11,6 +11,7 @@
 //! rule, an audit annotation holding the findings as JSON — in `fix` mode as
 //! in `audit` mode, so the audit log explains a patch as well as a report.
 
+mod memo;
 mod prune;
 mod request;
 mod response;
@@ -23,6 +24,7 @@ use serde_json::Value;
 
 use crate::engine::{self, Finding, Held, Mode, Policy};
 use crate::image::Facts;
+pub use memo::{Answer, Memo};
 pub use prune::{Pruned, Schema};
 pub use request::{
     API_VERSION, AdmissionRequest, DecodeError, GroupVersionKind, KIND, Operation, Skip, decode, decode_lean,

@@ -94,6 +94,11 @@ impl Facts {
         self.by_image.get(image)
     }
 
+    /// Every image with its facts, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ImageFacts)> {
+        self.by_image.iter().map(|(image, facts)| (image.as_str(), facts))
+    }
+
     /// How many images have facts.
     pub fn len(&self) -> usize {
         self.by_image.len()

@@ -18,7 +18,7 @@ use futures::FutureExt;
 use serde_json::Value;
 
 use super::metrics::{Metrics, Rejection, Route};
-use crate::admission::{self, AdmissionRequest, OnError, Verdict};
+use crate::admission::{self, AdmissionRequest, Answer, Memo, OnError, Verdict};
 use crate::config::{Config, Span};
 use crate::engine::{self, Policy};
 use crate::image::{Facts, Resolver};
@@ -39,7 +39,13 @@ pub(crate) struct AppState {
     /// `server.maxBodyBytes`: a body declaring more is refused unread.
     max_body_bytes: usize,
     metrics: Arc<Metrics>,
+    /// The last answers, by what decided them (see [`admission::Memo`]).
+    memo: Memo,
 }
+
+/// How many answers the memo keeps: a few hundred alike groups of objects
+/// (a ReplicaSet's Pods, a Job's) in a couple of MB.
+const MEMO_ANSWERS: usize = 256;
 
 impl AppState {
     /// The state for `config`, resolving images with `resolver`.
@@ -55,6 +61,7 @@ impl AppState {
             on_error: config.server.on_error,
             max_body_bytes: config.server.max_body_bytes,
             metrics,
+            memo: Memo::new(MEMO_ANSWERS),
         }
     }
 }
@@ -209,16 +216,17 @@ impl AppState {
         };
         drop(body);
         let timeout = query_timeout(query).unwrap_or(self.default_timeout);
-        let verdict = match request.take_object(&self.policy.kinds) {
+        let answer = match request.take_object(&self.policy.kinds) {
             Ok(object) => {
                 let old = request.take_old_object();
                 self.inspect(route, &request, object, old, timeout).await
             }
             Err(skip) => {
                 tracing::debug!(uid = %request.uid, skip = skip.as_str(), "admission request not inspected");
-                admission::untouched(&request.uid)
+                Answer::of(admission::untouched(&request.uid))
             }
         };
+        let verdict = &*answer.verdict;
         let kind = request.kind.kind.as_str();
         // The mode the engine used (an object's mode annotation counts); the
         // configured one, capped by the route, when it did not look.
@@ -227,8 +235,8 @@ impl AppState {
             .admission(route, kind, request.operation, mode, verdict.outcome, started.elapsed());
         self.metrics.findings(&verdict.findings);
         self.metrics.held(&verdict.held);
-        self.log(route, version, &request, &verdict, started);
-        let mut response = Response::new(Body::from(verdict.response.to_json()));
+        self.log(route, version, &request, verdict, started);
+        let mut response = Response::new(Body::from(answer.body));
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -244,7 +252,7 @@ impl AppState {
         object: Value,
         old: Option<Value>,
         timeout: Duration,
-    ) -> Verdict {
+    ) -> Answer {
         let uid = request.uid.as_str();
         // The answer must leave before the API server gives up on it.
         let hard = timeout.saturating_sub(self.safety_margin);
@@ -260,7 +268,11 @@ impl AppState {
                 Ok(lookup) => AssertUnwindSafe(lookup).catch_unwind(),
                 Err(_) => {
                     self.metrics.error(route, "internal");
-                    return admission::failed(uid, "internal error in the image resolver", self.on_error);
+                    return Answer::of(admission::failed(
+                        uid,
+                        "internal error in the image resolver",
+                        self.on_error,
+                    ));
                 }
             };
             // `timeout` polls the lookup before the clock, so an immediate
@@ -269,16 +281,20 @@ impl AppState {
                 Ok(Ok(facts)) => facts,
                 Ok(Err(_)) => {
                     self.metrics.error(route, "internal");
-                    return admission::failed(uid, "internal error in the image resolver", self.on_error);
+                    return Answer::of(admission::failed(
+                        uid,
+                        "internal error in the image resolver",
+                        self.on_error,
+                    ));
                 }
                 Err(_) => {
                     self.metrics.error(route, "deadline");
                     let why = format!("image lookups did not finish within {} ms", hard.as_millis());
-                    return admission::failed(uid, &why, self.on_error);
+                    return Answer::of(admission::failed(uid, &why, self.on_error));
                 }
             }
         };
-        let verdict = admission::review(
+        let answer = self.memo.review(
             uid,
             &object,
             old.as_ref(),
@@ -287,10 +303,10 @@ impl AppState {
             route.ceiling(),
             self.on_error,
         );
-        if verdict.outcome == admission::Outcome::Error {
+        if answer.verdict.outcome == admission::Outcome::Error {
             self.metrics.error(route, "internal");
         }
-        verdict
+        answer
     }
 
     fn log(&self, route: Route, version: Version, request: &AdmissionRequest, verdict: &Verdict, started: Instant) {
