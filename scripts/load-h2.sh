@@ -24,11 +24,14 @@
 # server, each with a fresh uid, and every answer checked (HTTP 200, the uid
 # echoed, a JSONPatch) — the answers h2load does not look at.
 #
-#   scripts/load-h2.sh   # ROUNDS=3 DURATION=8 CONNS=16 STREAMS=8 LOG_LEVEL=info CHECK_REQUESTS=100000
+#   scripts/load-h2.sh   # ROUNDS=3 DURATION=8 CONNS=16 STREAMS=8 LOG_LEVEL=info LOG_FORMAT=text CHECK_REQUESTS=100000
 #
 # BIN_DIR=path uses already-built binaries (entrypoint-guard, examples/
-# constant_server and loadgen) instead of building release ones. Serve's
-# peak RSS (VmHWM) is printed at the end. Needs h2load, curl and python3.
+# constant_server and loadgen) instead of building release ones.
+# BEFORE_BIN=path/entrypoint-guard also runs that build of serve (an older
+# commit, say), interleaved with the others in every round, so a change is
+# measured before and after under the same load. Serve's peak RSS (VmHWM) is
+# printed at the end. Needs h2load, curl and python3.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -37,11 +40,13 @@ DURATION=${DURATION:-8}
 CONNS=${CONNS:-16}
 STREAMS=${STREAMS:-8}
 LOG_LEVEL=${LOG_LEVEL:-info}
+LOG_FORMAT=${LOG_FORMAT:-text} # the chart deploys json
 CHECK_REQUESTS=${CHECK_REQUESTS:-100000}
 PROTOCOLS=${PROTOCOLS:-"h2 h1"}
 SERVE_PORT=${SERVE_PORT:-18463}
 CONST_PORT=${CONST_PORT:-18464}
 SERVE_ARGS=${SERVE_ARGS:-}
+BEFORE_PORT=${BEFORE_PORT:-18465}
 
 for tool in h2load curl python3; do
   command -v "$tool" >/dev/null || {
@@ -71,7 +76,7 @@ fixture=tests/fixtures/admission-reviews/pod-create.json
 cp tests/fixtures/fixture-images.yaml "$tmp/facts.yaml"
 
 # shellcheck disable=SC2086 # SERVE_ARGS is a list of words
-"$bin" --log-level "$LOG_LEVEL" serve --self-signed "$tmp/certs" --images "$tmp/facts.yaml" \
+"$bin" --log-level "$LOG_LEVEL" --log-format "$LOG_FORMAT" serve --self-signed "$tmp/certs" --images "$tmp/facts.yaml" \
   --listen "127.0.0.1:$SERVE_PORT" --health-listen off $SERVE_ARGS 2>"$tmp/serve.log" >/dev/null &
 serve_pid=$!
 pids+=("$serve_pid")
@@ -96,6 +101,17 @@ grep -q '"patchType":"JSONPatch"' "$tmp/answer.json" || { echo "load-h2: no patc
   --answer "$tmp/answer.json" 2>/dev/null &
 pids+=($!)
 wait_for "$const_url"
+
+before_url=
+if [ -n "${BEFORE_BIN:-}" ]; then
+  # shellcheck disable=SC2086 # SERVE_ARGS is a list of words
+  "$BEFORE_BIN" --log-level "$LOG_LEVEL" --log-format "$LOG_FORMAT" serve --tls-cert "$tmp/certs/tls.crt" --tls-key "$tmp/certs/tls.key" \
+    --images "$tmp/facts.yaml" --listen "127.0.0.1:$BEFORE_PORT" --health-listen off $SERVE_ARGS \
+    2>"$tmp/before.log" >/dev/null &
+  pids+=($!)
+  before_url="https://localhost:$BEFORE_PORT/mutate?timeout=10s"
+  wait_for "$before_url"
+fi
 
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$serve_pid/status"; }
 idle_rss=$(awk '/^VmRSS/ {print $2}' "/proc/$serve_pid/status")
@@ -127,7 +143,7 @@ EOF
 }
 
 echo "load-h2: $(nproc) cores,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-echo "load-h2: $CONNS connections x $STREAMS streams, ${DURATION}s per run, $ROUNDS rounds, serve log level $LOG_LEVEL" >&2
+echo "load-h2: $CONNS connections x $STREAMS streams, ${DURATION}s per run, $ROUNDS rounds, serve log level $LOG_LEVEL, format $LOG_FORMAT" >&2
 rows=()
 for round in $(seq "$ROUNDS"); do
   for proto in $PROTOCOLS; do
@@ -140,6 +156,13 @@ for round in $(seq "$ROUNDS"); do
     row="$round $proto $c_rps $s_rps $c_p50 $s_p50 $c_p99 $s_p99 $((per_conn * CONNS)) $ch_p50 $sh_p50 $ch_p99 $sh_p99"
     echo "  $row" >&2
     rows+=("$row")
+    if [ -n "$before_url" ]; then
+      read -r b_rps b_p50 b_p99 < <(h2 "$proto" "$before_url" 0)
+      read -r bh_rps bh_p50 bh_p99 < <(h2 "$proto" "$before_url" "$per_conn")
+      row="$round $proto-before $c_rps $b_rps $c_p50 $b_p50 $c_p99 $b_p99 $((per_conn * CONNS)) $ch_p50 $bh_p50 $ch_p99 $bh_p99"
+      echo "  $row" >&2
+      rows+=("$row")
+    fi
   done
 done
 h2_hwm=$(hwm_kb)
@@ -158,19 +181,19 @@ echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg); serve RSS idle ${idle_rss} kB, peak (VmHWM) after h2load ${h2_hwm} kB, at the end $(hwm_kb) kB"
 echo
 echo "pass 1, h2load: $CONNS connections x $STREAMS streams, ${DURATION}s per run (latencies in ms)"
-printf '%-5s %-5s %9s %9s %6s | %7s %7s %7s %7s | %9s %7s %7s %7s %7s %6s\n' round proto \
+printf '%-5s %-9s %9s %9s %6s | %7s %7s %7s %7s | %9s %7s %7s %7s %7s %6s\n' round proto \
   const_rps serve_rps ratio c_p50 s_p50 c_p99 s_p99 half_rps c_p50 s_p50 c_p99 s_p99 p99x
 for row in "${rows[@]}"; do
   # shellcheck disable=SC2086 # a row is a list of words
   set -- $row
   python3 -c "
 r, p, c, s, cp50, sp50, cp99, sp99, half, chp50, shp50, chp99, shp99 = '$*'.split()
-print(f'{r:<5} {p:<5} {c:>9} {s:>9} {int(s)/int(c):6.3f} | {cp50:>7} {sp50:>7} {cp99:>7} {sp99:>7} | {half:>9} {chp50:>7} {shp50:>7} {chp99:>7} {shp99:>7} {float(shp99)/float(chp99):6.2f}')"
+print(f'{r:<5} {p:<9} {c:>9} {s:>9} {int(s)/int(c):6.3f} | {cp50:>7} {sp50:>7} {cp99:>7} {sp99:>7} | {half:>9} {chp50:>7} {shp50:>7} {chp99:>7} {shp99:>7} {float(shp99)/float(chp99):6.2f}')"
 done
 python3 -c "
 import statistics
 rows = [r.split() for r in '''$(printf '%s\n' "${rows[@]}")'''.splitlines()]
-for proto in '$PROTOCOLS'.split():
+for proto in sorted({r[1] for r in rows}):
     ratios = [int(r[3]) / int(r[2]) for r in rows if r[1] == proto]
     tails = [float(r[12]) / float(r[11]) for r in rows if r[1] == proto]
     print(f'{proto}: ratio serve/constant median {statistics.median(ratios):.3f} (rounds: ' + ', '.join(f'{x:.3f}' for x in ratios)
