@@ -77,17 +77,16 @@ pub fn load_config(path: Option<&PathBuf>) -> Result<Config, crate::config::Conf
     }
 }
 
-/// Sets up logging on stderr. Lines are written by a background thread, so
-/// a request never waits on a slow stderr (a full pipe, a busy log
-/// collector); the writer is not lossy: when its queue is full, callers wait
-/// rather than drop lines. Keep the guard until exit: dropping it flushes.
+/// Sets up logging on stderr. Lines are written by a background thread
+/// through a bounded, lossy queue (`crate::logging`), so a request never
+/// waits on a slow stderr (a full pipe, a busy log collector): when the
+/// queue is full, lines are dropped and counted
+/// (`entrypoint_guard_log_lines_dropped_total`). Keep the guard until exit:
+/// dropping it flushes.
 pub fn init_logging(format: LogFormat, filter: &str) -> tracing_appender::non_blocking::WorkerGuard {
     let filter =
         tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("log-writer")
-        .finish(std::io::stderr());
+    let (writer, guard) = crate::logging::lossy_writer(std::io::stderr(), crate::logging::QUEUE_LINES);
     // Colour codes only for a person at a terminal: in a container's log
     // they are noise, and styling every field costs ~10% of a busy webhook's CPU.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -20,6 +20,7 @@ pub mod engine;
 mod error;
 pub mod image;
 pub mod krm;
+mod logging;
 pub mod registry;
 mod resolver;
 pub mod review;

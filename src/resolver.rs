@@ -57,7 +57,10 @@ pub(crate) fn with_registries(
 ) -> Result<Arc<dyn Resolver>, RegistryError> {
     let mut chain: Vec<Arc<dyn CredentialSource>> = Vec::new();
     if let Some(client) = credentials.pull_secrets {
-        chain.push(Arc::new(KubeCredentials::new(client)));
+        chain.push(Arc::new(KubeCredentials::new(
+            client,
+            config.registry.max_pull_secrets_per_admission,
+        )));
     }
     if let Some(docker_config) = credentials.docker_config {
         chain.push(Arc::new(docker_config));

@@ -137,10 +137,10 @@ async fn fix_mode_patches_every_fixture_as_the_api_server_would_apply_it() {
             decoded.warnings,
             [
                 "entrypoint-guard: container \"init-setup\": prepended the chalk wrapper to command",
-                "entrypoint-guard: container \"init-setup\": image pinned to sha256:22222222222…",
+                "entrypoint-guard: container \"init-setup\": image pinned to sha256:222222222...",
                 "entrypoint-guard: container \"app\": moved command into args so chalk runs it",
-                "entrypoint-guard: container \"app\": image pinned to sha256:11111111111…",
-                "entrypoint-guard: container \"sidecar\": image pinned to sha256:33333333333…",
+                "entrypoint-guard: container \"app\": image pinned to sha256:111111111...",
+                "entrypoint-guard: container \"sidecar\": image pinned to sha256:333333333...",
             ],
             "{stem}"
         );

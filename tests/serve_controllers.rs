@@ -214,7 +214,7 @@ async fn a_deployment_update_fixes_only_the_container_the_user_changed() {
         [
             "entrypoint-guard: container \"init-setup\": command bypasses chalk: prepend the wrapper (unchanged by this update)",
             "entrypoint-guard: container \"app\": moved command into args so chalk runs it",
-            "entrypoint-guard: container \"app\": image pinned to sha256:11111111111…",
+            "entrypoint-guard: container \"app\": image pinned to sha256:111111111...",
         ]
     );
     let lines = command_lines(&updated);

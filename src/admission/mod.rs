@@ -29,7 +29,10 @@ pub use prune::{Pruned, Schema};
 pub use request::{
     API_VERSION, AdmissionRequest, DecodeError, GroupVersionKind, KIND, Operation, Skip, decode, decode_lean,
 };
-pub use response::{AdmissionResponse, MAX_AUDIT_KEY, MAX_WARNING_CHARS, MAX_WARNINGS_TOTAL, Status, valid_audit_key};
+pub use response::{
+    AdmissionResponse, Clipped, MAX_AUDIT_KEY, MAX_AUDIT_TOTAL_BYTES, MAX_AUDIT_VALUE_BYTES, MAX_WARNING_CHARS,
+    MAX_WARNINGS_TOTAL, OMITTED_FINDINGS_KEY, Status, valid_audit_key,
+};
 
 /// What the webhook answers when it cannot do its work (internal error or
 /// blown deadline): configuration `server.onError`.
@@ -149,7 +152,9 @@ pub fn review(
         response.patch = Some(serde_json::to_vec(&inspection.patch).expect("patch operations serialize"));
     }
     add_warnings(&mut response, &inspection.findings);
-    response.audit_annotations = audit_annotations(&inspection.findings);
+    let (annotations, cut) = audit_annotations(&inspection.findings);
+    response.audit_annotations = annotations;
+    response.clipped.audit_annotations = cut;
     let outcome = match (inspection.changes(), inspection.findings.is_empty()) {
         (true, _) => Outcome::Patched,
         (false, true) => Outcome::Clean,
@@ -190,19 +195,52 @@ fn add_warnings(response: &mut AdmissionResponse, findings: &[Finding]) {
     }
 }
 
-/// The findings grouped by rule: key = rule id, value = JSON array of the findings.
-fn audit_annotations(findings: &[Finding]) -> BTreeMap<String, String> {
+/// The findings grouped by rule: key = rule id, value = JSON array of the
+/// findings, each value within [`MAX_AUDIT_VALUE_BYTES`] and all within
+/// [`MAX_AUDIT_TOTAL_BYTES`]. Findings that do not fit are left out whole
+/// (a value is always a JSON array of whole findings) and counted under
+/// [`OMITTED_FINDINGS_KEY`], `{rule id: count}`; the bool says whether any was.
+fn audit_annotations(findings: &[Finding]) -> (BTreeMap<String, String>, bool) {
+    // Room kept for the omitted-findings annotation itself: one short key
+    // and a count per rule.
+    const OMITTED_ROOM: usize = 1024;
     let mut by_rule: BTreeMap<&'static str, Vec<&Finding>> = BTreeMap::new();
     for finding in findings {
         by_rule.entry(finding.rule.id()).or_default().push(finding);
     }
-    by_rule
-        .into_iter()
-        .map(|(id, group)| {
-            let json = serde_json::to_string(&group).expect("findings serialize");
-            (id.to_string(), json)
-        })
-        .collect()
+    let mut room = MAX_AUDIT_TOTAL_BYTES - OMITTED_ROOM;
+    let mut annotations = BTreeMap::new();
+    let mut omitted: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for (id, group) in by_rule {
+        let mut value = String::from("[");
+        let mut left_out = 0;
+        for finding in group {
+            let json = serde_json::to_string(finding).expect("findings serialize");
+            let grown = value.len() + usize::from(value.len() > 1) + json.len() + 1;
+            if grown > MAX_AUDIT_VALUE_BYTES || id.len() + grown > room {
+                left_out += 1;
+                continue;
+            }
+            if value.len() > 1 {
+                value.push(',');
+            }
+            value.push_str(&json);
+        }
+        value.push(']');
+        if left_out > 0 {
+            omitted.insert(id, left_out);
+        }
+        if value.len() > 2 {
+            room -= id.len() + value.len();
+            annotations.insert(id.to_string(), value);
+        }
+    }
+    let cut = !omitted.is_empty();
+    if cut {
+        let counts = serde_json::to_string(&omitted).expect("counts serialize");
+        annotations.insert(OMITTED_FINDINGS_KEY.to_string(), counts);
+    }
+    (annotations, cut)
 }
 
 #[cfg(test)]
@@ -266,6 +304,57 @@ mod tests {
                 "entrypoint-guard: {} more findings not shown (see audit annotations)",
                 80 - shown
             )
+        );
+    }
+
+    #[test]
+    fn audit_annotations_stay_within_the_api_server_limits() {
+        let small = review(
+            "u",
+            &pod(3),
+            None,
+            &facts(),
+            &Policy::default(),
+            Mode::Fix,
+            OnError::Allow,
+        );
+        assert_eq!(small.response.clipped, Clipped::default());
+        assert!(!small.response.audit_annotations.contains_key(OMITTED_FINDINGS_KEY));
+        let n = 2000;
+        let big = review(
+            "u",
+            &pod(n),
+            None,
+            &facts(),
+            &Policy::default(),
+            Mode::Fix,
+            OnError::Allow,
+        );
+        let annotations = &big.response.audit_annotations;
+        assert!(big.response.clipped.audit_annotations && big.response.clipped.warnings);
+        let mut total = 0;
+        let mut kept = 0;
+        for (key, value) in annotations {
+            assert!(valid_audit_key(key), "{key}");
+            assert!(value.len() <= MAX_AUDIT_VALUE_BYTES, "{key}: {} bytes", value.len());
+            total += key.len() + value.len();
+            if key != OMITTED_FINDINGS_KEY {
+                let findings: Vec<Value> = serde_json::from_str(value).unwrap();
+                kept += findings.len();
+            }
+        }
+        assert!(total <= MAX_AUDIT_TOTAL_BYTES, "{total} bytes");
+        let omitted: BTreeMap<String, usize> = serde_json::from_str(&annotations[OMITTED_FINDINGS_KEY]).unwrap();
+        assert_eq!(kept + omitted.values().sum::<usize>(), big.findings.len());
+        assert_eq!(big.findings.len(), n);
+        // Filled up: the first finding left out (names only grow, so the
+        // kept ones come first) would have taken the value over the limit.
+        let value = &annotations[Rule::CommandBypassesWrapper.id()];
+        let next = serde_json::to_string(&big.findings[kept]).unwrap().len();
+        assert!(
+            value.len() + 1 + next > MAX_AUDIT_VALUE_BYTES,
+            "{} + {next}",
+            value.len()
         );
     }
 

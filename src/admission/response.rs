@@ -2,9 +2,10 @@
 //!
 //! The API server rejects a response whose `apiVersion`/`kind` differ from
 //! the request's, whose `uid` differs, that has a `patch` without
-//! `patchType: JSONPatch` or a `patchType` without a `patch`. It keeps at
-//! most 4096 characters of warnings and drops audit annotations whose key
-//! (prefixed with the webhook name) is not a qualified name.
+//! `patchType: JSONPatch` or a `patchType` without a `patch`, and drops
+//! audit annotations whose key (prefixed with the webhook name) is not a
+//! qualified name. Warnings and audit annotations are kept within the API
+//! server's own limits (below), so it never cuts or drops what we send.
 
 use std::collections::BTreeMap;
 
@@ -14,12 +15,47 @@ use serde::Serialize;
 
 use super::request::{API_VERSION, KIND};
 
-/// Longest single warning sent (the API server cuts longer ones).
-pub const MAX_WARNING_CHARS: usize = 119;
-/// Most characters of warnings sent in all.
+// The API server's warning limits, k8s.io/apiserver/pkg/endpoints/filters/warning.go:
+// `truncateAtTotalRunes = 4 * 1024`, `truncateItemRunes = 256`. Once the warning
+// texts of one request (ours and every other webhook's) pass 4096 runes, the
+// recorder starts over and cuts each warning to 256 runes. Counted in
+// characters (runes), as it counts them.
+
+/// Longest single warning sent: the API server's `truncateItemRunes`, so a
+/// warning of ours is never cut even when the request's warnings overflow.
+pub const MAX_WARNING_CHARS: usize = 256;
+/// Most characters of warnings sent in all: the API server's
+/// `truncateAtTotalRunes`, so ours alone never make it truncate.
 pub const MAX_WARNINGS_TOTAL: usize = 4096;
 /// Longest audit annotation key.
 pub const MAX_AUDIT_KEY: usize = 63;
+/// Longest audit annotation value, in bytes: the API server's own cap on the
+/// audit annotation values it writes for admission policies
+/// (`maxAuditAnnotationValueLength = 10 * 1024`,
+/// k8s.io/apiserver/pkg/admission/plugin/policy/validating). Webhook values
+/// are not cut by the API server, so we hold ours to the same bound.
+pub const MAX_AUDIT_VALUE_BYTES: usize = 10 * 1024;
+/// Most bytes of audit annotations (keys and values) in all. An audit event
+/// over the audit backends' `--audit-log-truncate-max-event-size` /
+/// `--audit-webhook-truncate-max-event-size` (default 102400 bytes) loses its
+/// request and response objects and, if still too large, is dropped whole;
+/// annotations are never removed, so ours take at most 64 KiB of it, which
+/// leaves room for the event's own fields and other webhooks' annotations.
+pub const MAX_AUDIT_TOTAL_BYTES: usize = 64 * 1024;
+
+/// The audit annotation counting, per rule id, the findings left out of
+/// the annotations for lack of room (`{"command-bypasses-wrapper": 12}`).
+pub const OMITTED_FINDINGS_KEY: &str = "findings-omitted";
+
+/// What was cut from an answer to keep it within the API server's limits
+/// (not sent; the server counts it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Clipped {
+    /// A warning was shortened, or left out for lack of room.
+    pub warnings: bool,
+    /// A finding was left out of the audit annotations for lack of room.
+    pub audit_annotations: bool,
+}
 
 /// Why an answer is a denial.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -45,6 +81,8 @@ pub struct AdmissionResponse {
     pub audit_annotations: BTreeMap<String, String>,
     /// Set when `allowed` is false.
     pub status: Option<Status>,
+    /// What was cut to fit the API server's limits (not part of the answer).
+    pub clipped: Clipped,
 }
 
 impl AdmissionResponse {
@@ -71,13 +109,16 @@ impl AdmissionResponse {
     }
 
     /// Adds `warning`, cut to [`MAX_WARNING_CHARS`], if the total stays
-    /// within [`MAX_WARNINGS_TOTAL`]; returns whether it was added.
+    /// within [`MAX_WARNINGS_TOTAL`]; returns whether it was added. Either
+    /// cut marks the answer [`Clipped::warnings`].
     pub fn warn(&mut self, warning: &str) -> bool {
-        let warning = clean_warning(warning);
+        let (warning, cut) = clean_warning(warning);
         let used: usize = self.warnings.iter().map(|w| w.chars().count()).sum();
         if used + warning.chars().count() > MAX_WARNINGS_TOTAL {
+            self.clipped.warnings = true;
             return false;
         }
+        self.clipped.warnings |= cut;
         self.warnings.push(warning);
         true
     }
@@ -226,9 +267,11 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// A warning as the API server wants it: one line of printable characters,
-/// no `Warning:` prefix (clients add their own), under 120 characters.
-fn clean_warning(warning: &str) -> String {
+/// A warning as the API server wants it: one line without control
+/// characters (it drops a warning holding one), no `Warning:` prefix
+/// (clients add their own), at most [`MAX_WARNING_CHARS`]; and whether it
+/// had to be cut.
+fn clean_warning(warning: &str) -> (String, bool) {
     let trimmed = warning.trim();
     let trimmed = trimmed
         .strip_prefix("Warning:")
@@ -236,7 +279,8 @@ fn clean_warning(warning: &str) -> String {
         .unwrap_or(trimmed)
         .trim_start();
     let printable: String = trimmed.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    crate::engine::finding::clip(&printable, MAX_WARNING_CHARS)
+    let cut = printable.chars().count() > MAX_WARNING_CHARS;
+    (crate::engine::finding::clip(&printable, MAX_WARNING_CHARS), cut)
 }
 
 /// Whether `key` is a valid audit annotation key: 1–63 characters of
@@ -284,11 +328,27 @@ mod tests {
         let mut r = AdmissionResponse::allow("u");
         assert!(r.warn("Warning: a\nb"));
         assert_eq!(r.warnings, ["a b"]);
-        let long = "x".repeat(500);
-        while r.warn(&long) {}
-        assert!(r.warnings.iter().all(|w| w.chars().count() <= MAX_WARNING_CHARS));
+        assert_eq!(r.clipped, Clipped::default());
+        // Exactly the API server's item limit passes whole.
+        assert!(r.warn(&"é".repeat(256)));
+        assert_eq!(r.warnings[1].chars().count(), 256);
+        assert!(!r.clipped.warnings);
+        // One more character is cut to 256, ending in an ASCII ellipsis.
+        assert!(r.warn(&"y".repeat(257)));
+        assert_eq!(r.warnings[2], format!("{}...", "y".repeat(253)));
+        assert!(r.clipped.warnings);
+        let mut r = AdmissionResponse::allow("u");
+        // 16 warnings of 256 characters are exactly 4096: all fit.
+        for i in 0..16 {
+            assert!(r.warn(&format!("{i:03}{}", "x".repeat(253))), "{i}");
+        }
         let total: usize = r.warnings.iter().map(|w| w.chars().count()).sum();
-        assert!(total <= MAX_WARNINGS_TOTAL && total > MAX_WARNINGS_TOTAL - MAX_WARNING_CHARS);
+        assert_eq!(total, MAX_WARNINGS_TOTAL);
+        assert!(!r.clipped.warnings);
+        // Not one more character.
+        assert!(!r.warn("z"));
+        assert!(r.clipped.warnings);
+        assert_eq!(r.warnings.len(), 16);
     }
 
     proptest::proptest! {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::credentials::{CredentialsConfig, Mirror, RegistryHost};
-use super::values::{Pattern, Span};
+use super::values::{Pattern, Span, count_within};
 
 /// The `registry` section.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,6 +50,19 @@ pub struct RegistryConfig {
     pub mirrors: BTreeMap<RegistryHost, Vec<Mirror>>,
     /// Ask the registry itself when no mirror has the image (false: mirrors only).
     pub mirror_fallback: bool,
+    /// Registry lookups in flight at once, all admissions together. Over it a
+    /// lookup waits for a slot within its request's deadline, then is given up
+    /// (the image's config is unknown).
+    #[serde(deserialize_with = "count_within::<1, 1024, _, _>")]
+    pub max_concurrent_lookups: usize,
+    /// Distinct images looked up for one admission; the others are not looked
+    /// up (their config is unknown, and the finding says why).
+    #[serde(deserialize_with = "count_within::<1, 10_000, _, _>")]
+    pub max_images_per_admission: usize,
+    /// Pull-secret names read for one admission (the Pod's, then its
+    /// ServiceAccount's): one API server GET each; the others are not read.
+    #[serde(deserialize_with = "count_within::<1, 1000, _, _>")]
+    pub max_pull_secrets_per_admission: usize,
 }
 
 impl Default for RegistryConfig {
@@ -71,6 +84,13 @@ impl Default for RegistryConfig {
             credentials: CredentialsConfig::default(),
             mirrors: BTreeMap::new(),
             mirror_fallback: true,
+            // A registry answers a lookup in 2-3 requests; 16 at once keep a
+            // burst of new images quick without letting one admission (or a
+            // flood of them) open hundreds of registry connections.
+            max_concurrent_lookups: 16,
+            // Far above real Pods (a few containers) and workloads.
+            max_images_per_admission: 64,
+            max_pull_secrets_per_admission: 32,
         }
     }
 }

@@ -246,13 +246,18 @@ fn held_summary(held: &Held, max: usize) -> String {
     clip(&line(&name, &owner_name, ""), max)
 }
 
-/// `s` cut to at most `max` characters (with `…` when cut).
+/// `s` cut to at most `max` characters (ending in `...` when cut). ASCII,
+/// not `…`: the text goes into HTTP `Warning` headers and terminals that may
+/// not take UTF-8 well.
 pub(crate) fn clip(s: &str, max: usize) -> String {
+    const ELLIPSIS: &str = "...";
     if s.chars().count() <= max {
         s.to_string()
+    } else if max < ELLIPSIS.len() {
+        s.chars().take(max).collect()
     } else {
-        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-        out.push('…');
+        let mut out: String = s.chars().take(max - ELLIPSIS.len()).collect();
+        out.push_str(ELLIPSIS);
         out
     }
 }

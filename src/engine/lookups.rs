@@ -3,6 +3,8 @@
 //! (namespace, pull secrets, service accounts) so a registry resolver can
 //! pick credentials.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use super::fix::may_bypass;
@@ -43,11 +45,15 @@ pub fn lookups(object: &Value, old: Option<&Value>, namespace: Option<&str>, pol
         },
     };
     let specs = workload::pod_specs(object, &policy.kinds);
+    // Sets beside the lists: an object may name thousands of images or
+    // secrets, and `Vec::contains` would make that quadratic.
+    let mut seen_secrets = HashSet::new();
     for spec in &specs {
         if let Some(spec) = object.pointer(&spec.spec) {
-            who_asks(spec, &mut out.context);
+            who_asks(spec, &mut out.context, &mut seen_secrets);
         }
     }
+    let mut seen_images = HashSet::new();
     for specs in specs.chunk_by(|a, b| a.object == b.object) {
         let previous = old.map(|old| Previous::new(old, &specs[0].object, policy));
         for (list_at, _, _, container) in containers(object, specs) {
@@ -74,7 +80,7 @@ pub fn lookups(object: &Value, old: Option<&Value>, namespace: Option<&str>, pol
                 }
             };
             if let Some(image) = wanted
-                && !out.images.contains(&image)
+                && seen_images.insert(image.clone())
             {
                 out.images.push(image);
             }
@@ -84,10 +90,10 @@ pub fn lookups(object: &Value, old: Option<&Value>, namespace: Option<&str>, pol
 }
 
 /// Adds the pull secrets and service account of the pod spec `spec`.
-fn who_asks(spec: &Value, ctx: &mut LookupContext) {
+fn who_asks<'a>(spec: &'a Value, ctx: &mut LookupContext, seen: &mut HashSet<&'a str>) {
     if let Some(secrets) = spec.get("imagePullSecrets").and_then(Value::as_array) {
         for name in secrets.iter().filter_map(|s| s.get("name").and_then(Value::as_str)) {
-            if !ctx.pull_secrets.iter().any(|n| n == name) {
+            if seen.insert(name) {
                 ctx.pull_secrets.push(name.to_string());
             }
         }

@@ -4,7 +4,9 @@
 //! ServiceAccount; a workload template does not carry the latter (the
 //! ServiceAccount admission plugin adds them to Pods only), so both are read.
 //! RBAC: `get` on `secrets` and `serviceaccounts`, nothing else. Reads are
-//! cached briefly so a burst of admissions does not hammer the API server.
+//! cached briefly so a burst of admissions does not hammer the API server,
+//! and at most `registry.maxPullSecretsPerAdmission` names are read for one
+//! admission (one GET each), whatever the object lists.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +17,7 @@ use kube::Api;
 
 use super::credentials::CredentialSource;
 use super::docker_config::{DockerConfigError, RegistryCredential, parse_config_json, parse_dockercfg};
+use super::limits::{self, Limit};
 use crate::image::resolver::LookupContext;
 
 /// How long a Secret or ServiceAccount read is reused.
@@ -35,15 +38,20 @@ pub struct KubeCredentials {
     accounts: moka::future::Cache<(String, String), Arc<Vec<String>>>,
     /// `(namespace, name)` → credentials of a Secret.
     secrets: moka::future::Cache<(String, String), Arc<Vec<RegistryCredential>>>,
+    /// Most pull-secret names read for one admission.
+    max_secrets: usize,
 }
 
 impl KubeCredentials {
-    /// A source reading with `client` (the webhook's in-cluster client).
-    pub fn new(client: kube::Client) -> Self {
+    /// A source reading with `client` (the webhook's in-cluster client), at
+    /// most `max_secrets` pull-secret names per admission
+    /// (`registry.maxPullSecretsPerAdmission`).
+    pub fn new(client: kube::Client, max_secrets: usize) -> Self {
         KubeCredentials {
             client,
             accounts: read_cache(),
             secrets: read_cache(),
+            max_secrets,
         }
     }
 
@@ -108,13 +116,31 @@ impl CredentialSource for KubeCredentials {
             let Some(namespace) = ctx.namespace.as_deref() else {
                 return Vec::new();
             };
-            let mut names = ctx.pull_secrets.clone();
+            // A set, not `Vec::contains`: an object may list thousands of names.
+            let mut seen = std::collections::HashSet::new();
+            let mut names: Vec<String> = Vec::new();
+            for name in &ctx.pull_secrets {
+                if seen.insert(name.clone()) {
+                    names.push(name.clone());
+                }
+            }
             for account in &ctx.service_accounts {
                 for name in self.account_secrets(namespace, account).await.iter() {
-                    if !names.contains(name) {
+                    if seen.insert(name.clone()) {
                         names.push(name.clone());
                     }
                 }
+            }
+            // The Pod's own names first, as the kubelet tries them.
+            if names.len() > self.max_secrets {
+                limits::count(Limit::PullSecrets);
+                tracing::warn!(
+                    namespace,
+                    named = names.len(),
+                    read = self.max_secrets,
+                    "more pull secrets than registry.maxPullSecretsPerAdmission; the rest are not read"
+                );
+                names.truncate(self.max_secrets);
             }
             let reads = names.iter().map(|name| self.secret_credentials(namespace, name));
             futures::future::join_all(reads)

@@ -17,6 +17,8 @@
 //! - `guard` and `proxy`: the SSRF guard, applied after DNS resolution
 //!   to every connection (registry, token realm, redirects).
 //! - `fetch`: manifests, indexes and configs.
+//! - `limits`: the fan-out bounds (lookup slots, images and pull secrets
+//!   per admission) and the count of each time one bites.
 //! - `resolver`: [`RegistryResolver`], deadlines and coalescing.
 //!
 //! Wiring:
@@ -41,6 +43,7 @@ pub(crate) mod fetch;
 pub(crate) mod guard;
 pub mod keychain;
 pub(crate) mod kube_credentials;
+pub(crate) mod limits;
 mod lookup;
 pub(crate) mod mirrors;
 pub(crate) mod proxy;
@@ -53,4 +56,5 @@ pub use docker_config::{DockerConfigError, RegistryCredential, ServerMatch, pars
 pub use guard::{AccessPolicy, GuardError};
 pub use keychain::{Environment, Keychain, Keychains, ManualClock, SystemClock};
 pub use kube_credentials::KubeCredentials;
+pub use limits::{LimitLabel, limit_metric};
 pub use resolver::{RegistryError, RegistryResolver};

@@ -15,11 +15,12 @@ use super::docker_config::RegistryCredential;
 use super::fetch::{self, LookupError};
 use super::guard::{AccessPolicy, split_host_port};
 use super::keychain::{Clock, Environment, KeychainError, Keychains, SystemClock};
+use super::limits::{self, Limit, LookupSlots};
 use super::lookup::{Endpoint, Lookup, oci_reference};
 use super::mirrors::Mirrors;
 use super::proxy::GuardedProxy;
 use crate::config::RegistryConfig;
-use crate::image::facts::{Facts, ImageFacts};
+use crate::image::facts::{Entrypoint, Facts, ImageFacts};
 use crate::image::reference::Reference;
 use crate::image::resolver::{LookupContext, LookupStats, Resolver};
 
@@ -63,6 +64,13 @@ struct Inner {
     mirrors: Mirrors,
     lookup_timeout: Duration,
     counts: Counts,
+    /// `registry.maxConcurrentLookups`, shared by every admission.
+    slots: LookupSlots,
+    /// `registry.maxImagesPerAdmission`.
+    max_images: usize,
+    /// `registry.maxPullSecretsPerAdmission` (the credential source applies it;
+    /// the resolver names it in the reasons of images it could not resolve).
+    max_pull_secrets: usize,
     // Last: stops the proxy when the resolver goes away.
     _proxy: GuardedProxy,
 }
@@ -120,6 +128,9 @@ impl RegistryResolver {
                 mirrors: Mirrors::from_config(config),
                 lookup_timeout,
                 counts: Counts::default(),
+                slots: LookupSlots::new(config.max_concurrent_lookups),
+                max_images: config.max_images_per_admission,
+                max_pull_secrets: config.max_pull_secrets_per_admission,
                 _proxy: proxy,
             }),
         })
@@ -167,10 +178,24 @@ impl Inner {
         let deadline = tokio::time::Instant::from_std(deadline);
         let mut facts = Facts::new();
         let mut seen = HashSet::new();
-        let images: Vec<&String> = images.iter().filter(|i| seen.insert(i.as_str())).collect();
+        let mut images: Vec<&String> = images.iter().filter(|i| seen.insert(i.as_str())).collect();
         if images.is_empty() {
             return facts;
         }
+        if images.len() > self.max_images {
+            limits::count(Limit::Images);
+            let reason = format!(
+                "not looked up: the object names {} distinct images, more than registry.maxImagesPerAdmission ({})",
+                images.len(),
+                self.max_images
+            );
+            tracing::warn!(images = images.len(), max = self.max_images, namespace = ?ctx.namespace,
+                "too many images in one admission; the rest are not looked up");
+            for image in images.split_off(self.max_images) {
+                facts.insert(image.clone(), ImageFacts::unknown(reason.clone()));
+            }
+        }
+        let pull_secret_note = self.pull_secret_note(ctx);
         let credentials = match tokio::time::timeout_at(deadline, self.credentials.credentials(ctx)).await {
             Ok(credentials) => credentials,
             Err(_) => {
@@ -208,20 +233,32 @@ impl Inner {
             // A cache hit needs no task.
             if let Some(outcome) = self.cache.get(&lookup.key).await {
                 self.counts.cache_hits.fetch_add(1, Ordering::Relaxed);
-                facts.insert(image.clone(), into_facts(&outcome));
+                facts.insert(image.clone(), with_note(into_facts(&outcome), &pull_secret_note));
                 continue;
             }
-            // The lookup runs in its own task: when this caller's deadline
-            // passes it stops waiting, but the lookup finishes (bounded by
-            // lookupTimeout) and fills the cache for the next request.
-            let task = tokio::spawn(self.clone().lookup(lookup));
+            // A slot first, waiting no longer than this request may: the
+            // lookup tasks in flight never outnumber the slots, whatever the
+            // admissions ask for at once.
+            let slot = match self.slots.acquire(deadline).await {
+                Ok(slot) => slot,
+                Err(e) => {
+                    facts.insert(image.clone(), ImageFacts::unknown(e.to_string()));
+                    continue;
+                }
+            };
+            // The lookup runs in its own task, holding its slot: when this
+            // caller's deadline passes it stops waiting, but the lookup
+            // finishes (bounded by lookupTimeout) and fills the cache for the
+            // next request.
+            let task = tokio::spawn(self.clone().lookup(lookup, slot));
+            let note = &pull_secret_note;
             pending.push(async move {
                 let facts = match tokio::time::timeout_at(deadline, task).await {
                     Ok(Ok(outcome)) => into_facts(&outcome),
                     Ok(Err(e)) => ImageFacts::unknown(format!("registry lookup failed: {e}")),
                     Err(_) => ImageFacts::unknown("registry lookup did not finish within the request's deadline"),
                 };
-                (image.clone(), facts)
+                (image.clone(), with_note(facts, note))
             });
         }
         for (image, image_facts) in futures::future::join_all(pending).await {
@@ -230,7 +267,23 @@ impl Inner {
         facts
     }
 
-    async fn lookup(self: Arc<Self>, lookup: Lookup) -> Outcome {
+    /// What to add to the reason of an image not resolved when the object
+    /// names more pull secrets than are read: the credential it needed may
+    /// be among those left unread.
+    fn pull_secret_note(&self, ctx: &LookupContext) -> String {
+        let mut seen = HashSet::new();
+        let named = ctx.pull_secrets.iter().filter(|n| seen.insert(n.as_str())).count();
+        if named > self.max_pull_secrets {
+            format!(
+                " (only {} of the {named} pull secrets were read: registry.maxPullSecretsPerAdmission)",
+                self.max_pull_secrets
+            )
+        } else {
+            String::new()
+        }
+    }
+
+    async fn lookup(self: Arc<Self>, lookup: Lookup, _slot: tokio::sync::OwnedSemaphorePermit) -> Outcome {
         let key = lookup.key.clone();
         let this = self.clone();
         self.cache
@@ -398,6 +451,14 @@ impl Inner {
         }
         Ok(facts)
     }
+}
+
+/// `facts` with `note` added to the reason when its config is unknown.
+fn with_note(mut facts: ImageFacts, note: &str) -> ImageFacts {
+    if let Entrypoint::Unknown { reason } = &mut facts.entrypoint {
+        reason.push_str(note);
+    }
+    facts
 }
 
 fn into_facts(outcome: &Outcome) -> ImageFacts {

@@ -133,6 +133,11 @@ struct AuditLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartLabels {
+    part: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct ResultLabels {
     pub(super) result: &'static str,
 }
@@ -162,6 +167,20 @@ impl Rejection {
     }
 }
 
+/// `log_lines_dropped_total`, read from the log writer at scrape time.
+#[derive(Debug)]
+struct DroppedLines;
+
+impl prometheus_client::encoding::EncodeMetric for DroppedLines {
+    fn encode(&self, encoder: prometheus_client::encoding::MetricEncoder) -> Result<(), std::fmt::Error> {
+        prometheus_client::metrics::counter::ConstCounter::new(crate::logging::dropped_lines()).encode(encoder)
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Counter
+    }
+}
+
 /// Every metric the server exports, and the registry that encodes them.
 #[derive(Debug)]
 pub struct Metrics {
@@ -179,6 +198,7 @@ pub struct Metrics {
     tls_expiry: Gauge<f64, std::sync::atomic::AtomicU64>,
     audit: AuditGauges,
     transport: super::transport_metrics::TransportMetrics,
+    clipped: Family<PartLabels, Counter>,
 }
 
 /// What the last background audit found (`serve --background-audit`).
@@ -294,6 +314,27 @@ impl Metrics {
             crate::registry::keychain::failure_metric().clone(),
         );
         let transport = super::transport_metrics::TransportMetrics::register(&mut registry);
+        // Fan-out bounds and answer limits (issue 11), one block.
+        registry.register(
+            "registry_limited",
+            "Times a fan-out bound bit, by limit: lookup-waited (every registry lookup slot taken), lookup-refused \
+             (no slot before the deadline), images and pull-secrets (more per admission than allowed; the rest not read)",
+            crate::registry::limit_metric().clone(),
+        );
+        let clipped = Family::<PartLabels, Counter>::default();
+        registry.register(
+            "answers_clipped",
+            "Admission answers cut to the API server's limits, by part: warnings or audit-annotations",
+            clipped.clone(),
+        );
+        for part in ["warnings", "audit-annotations"] {
+            let _ = clipped.get_or_create(&PartLabels { part });
+        }
+        registry.register(
+            "log_lines_dropped",
+            "Log lines dropped because the log writer's queue was full (logging never blocks a request)",
+            DroppedLines,
+        );
         Metrics {
             transport,
             audit,
@@ -309,6 +350,19 @@ impl Metrics {
             rejected,
             tls_reloads,
             tls_expiry,
+            clipped,
+        }
+    }
+
+    /// Counts what an answer lost to the API server's limits.
+    pub fn clipped(&self, clipped: crate::admission::Clipped) {
+        for (part, cut) in [
+            ("warnings", clipped.warnings),
+            ("audit-annotations", clipped.audit_annotations),
+        ] {
+            if cut {
+                self.clipped.get_or_create(&PartLabels { part }).inc();
+            }
         }
     }
 

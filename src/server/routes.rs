@@ -235,6 +235,7 @@ impl AppState {
             .admission(route, kind, request.operation, mode, verdict.outcome, started.elapsed());
         self.metrics.findings(&verdict.findings);
         self.metrics.held(&verdict.held);
+        self.metrics.clipped(verdict.response.clipped);
         self.log(route, version, &request, verdict, started);
         let mut response = Response::new(Body::from(answer.body));
         response
