@@ -499,6 +499,44 @@ mod tests {
     }
 
     #[test]
+    fn fan_out_limits_refuse_zero_negative_and_absurd_values_with_file_and_line() {
+        let c = Config::from_yaml(
+            "registry:\n  maxConcurrentLookups: 4\n  maxImagesPerAdmission: 10\n  maxPullSecretsPerAdmission: 2\n",
+            "c.yaml",
+        )
+        .unwrap();
+        assert_eq!(c.registry.max_concurrent_lookups.get(), 4);
+        assert_eq!(c.registry.max_images_per_admission.get(), 10);
+        assert_eq!(c.registry.max_pull_secrets_per_admission.get(), 2);
+        for (key, bad, range) in [
+            ("maxConcurrentLookups", "0", "1 to 1024"),
+            ("maxConcurrentLookups", "-3", "1 to 1024"),
+            ("maxConcurrentLookups", "5000", "1 to 1024"),
+            ("maxImagesPerAdmission", "0", "1 to 10000"),
+            ("maxImagesPerAdmission", "10001", "1 to 10000"),
+            ("maxPullSecretsPerAdmission", "0", "1 to 1000"),
+            ("maxPullSecretsPerAdmission", "-1", "1 to 1000"),
+            ("maxPullSecretsPerAdmission", "100000", "1 to 1000"),
+        ] {
+            let e = Config::from_yaml(&format!("mode: fix\nregistry:\n  {key}: {bad}\n"), "c.yaml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("c.yaml:3:"))
+                    && e.contains(&format!("registry.{key}: {bad} is out of range: must be {range}")),
+                "{key}: {bad}: {e}"
+            );
+        }
+        let e = Config::from_yaml("registry:\n  maxImagesPerAdmission: many\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.yaml:2:") && e.contains("registry.maxImagesPerAdmission"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn image_facts_become_engine_facts() {
         let c = Config::from_yaml(
             "imageFacts:\n  app:1:\n    entrypoint: [/chalk, exec, --]\n  multi:1:\n    platforms:\n      linux/amd64: [a]\n      linux/arm64: [b]\n",

@@ -30,10 +30,10 @@ pub const IMAGE_FACTS: &str = include_str!("../fixtures/fixture-images.yaml");
 /// (the `/audit` route, or an object that is only reported).
 pub const PROPOSED_WARNINGS: [&str; 5] = [
     "entrypoint-guard: container \"init-setup\": command bypasses chalk: prepend the wrapper",
-    "entrypoint-guard: container \"init-setup\": image would pin to sha256:22222222222…",
+    "entrypoint-guard: container \"init-setup\": image would pin to sha256:222222222...",
     "entrypoint-guard: container \"app\": command bypasses chalk: move it into args",
-    "entrypoint-guard: container \"app\": image would pin to sha256:11111111111…",
-    "entrypoint-guard: container \"sidecar\": image would pin to sha256:33333333333…",
+    "entrypoint-guard: container \"app\": image would pin to sha256:111111111...",
+    "entrypoint-guard: container \"sidecar\": image would pin to sha256:333333333...",
 ];
 
 /// Every captured AdmissionReview fixture, by file stem.
