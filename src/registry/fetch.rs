@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use futures::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use oci_client::Client;
 use oci_client::errors::OciDistributionError;
 use oci_client::manifest::{
@@ -28,6 +28,8 @@ pub(crate) const MANIFEST_ACCEPT: &[&str] = &[
 const MAX_CONFIG_BYTES: usize = 4 << 20;
 /// Most platforms of an index read.
 const MAX_PLATFORMS: usize = 64;
+/// Platform configs of one index read at once (the chart's memory arithmetic counts them).
+const PLATFORM_READS_AT_ONCE: usize = 4;
 /// What buildx marks attestation manifests with.
 const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
 
@@ -170,8 +172,9 @@ pub(crate) async fn entrypoint_of(
             platforms.len()
         )));
     }
-    let reads = platforms.iter().map(|(name, digest)| async move {
-        let child = reference.clone_with_digest(digest.clone());
+    // Owned items: a stream of futures borrowing from the list cannot be spawned.
+    let reads = platforms.into_iter().map(|(name, digest)| async move {
+        let child = reference.clone_with_digest(digest);
         let manifest = get_manifest(client, auth, &child).await?;
         if manifest.manifests.is_some() {
             return Err(LookupError(format!(
@@ -180,11 +183,16 @@ pub(crate) async fn entrypoint_of(
         }
         let entrypoint = image_entrypoint(client, &child, manifest).await?;
         Ok::<_, LookupError>(PlatformEntrypoint {
-            platform: name.clone(),
+            platform: name,
             entrypoint,
         })
     });
-    let platforms = futures::future::try_join_all(reads).await?;
+    // A few at a time, in order: each read may hold an image config of up to
+    // MAX_CONFIG_BYTES, and a lookup must not hold 64 of them at once.
+    let platforms: Vec<PlatformEntrypoint> = futures::stream::iter(reads)
+        .buffered(PLATFORM_READS_AT_ONCE)
+        .try_collect()
+        .await?;
     let first = &platforms[0].entrypoint;
     if platforms.iter().all(|p| &p.entrypoint == first) {
         Ok(Entrypoint::Known {
