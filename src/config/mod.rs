@@ -522,7 +522,7 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(
-                e.starts_with(&format!("c.yaml:3:"))
+                e.starts_with("c.yaml:3:")
                     && e.contains(&format!("registry.{key}: {bad} is out of range: must be {range}")),
                 "{key}: {bad}: {e}"
             );

@@ -7,6 +7,7 @@
 //! webhook open as many registry connections and API server GETs, and a
 //! flood of such Pods makes that unbounded.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::LazyLock;
 
@@ -14,6 +15,8 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::image::resolver::LookupContext;
 
 /// Which bound bit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +64,29 @@ pub(crate) fn count(limit: Limit) {
     limit_metric()
         .get_or_create(&LimitLabel { limit: limit.as_str() })
         .inc();
+}
+
+/// The reason given for the images of an admission past
+/// `registry.maxImagesPerAdmission` (`max`) of the `named` it names; counts
+/// and logs the bite.
+pub(crate) fn too_many_images(named: usize, max: usize, ctx: &LookupContext) -> String {
+    count(Limit::Images);
+    tracing::warn!(images = named, max, namespace = ?ctx.namespace,
+        "too many images in one admission; the rest are not looked up");
+    format!("not looked up: the object names {named} distinct images, more than registry.maxImagesPerAdmission ({max})")
+}
+
+/// What to add to the reason of an image not resolved when the object names
+/// more pull secrets than `max` (`registry.maxPullSecretsPerAdmission`): the
+/// credential it needed may be among those left unread. Empty otherwise.
+pub(crate) fn pull_secret_note(ctx: &LookupContext, max: usize) -> String {
+    let mut seen = HashSet::new();
+    let named = ctx.pull_secrets.iter().filter(|n| seen.insert(n.as_str())).count();
+    if named > max {
+        format!(" (only {max} of the {named} pull secrets were read: registry.maxPullSecretsPerAdmission)")
+    } else {
+        String::new()
+    }
 }
 
 /// The registry lookup slots shared by every admission.

@@ -15,7 +15,7 @@ use super::docker_config::RegistryCredential;
 use super::fetch::{self, LookupError};
 use super::guard::{AccessPolicy, split_host_port};
 use super::keychain::{Clock, Environment, KeychainError, Keychains, SystemClock};
-use super::limits::{self, Limit, LookupSlots};
+use super::limits::{self, LookupSlots};
 use super::lookup::{Endpoint, Lookup, oci_reference};
 use super::mirrors::Mirrors;
 use super::proxy::GuardedProxy;
@@ -183,19 +183,12 @@ impl Inner {
             return facts;
         }
         if images.len() > self.max_images {
-            limits::count(Limit::Images);
-            let reason = format!(
-                "not looked up: the object names {} distinct images, more than registry.maxImagesPerAdmission ({})",
-                images.len(),
-                self.max_images
-            );
-            tracing::warn!(images = images.len(), max = self.max_images, namespace = ?ctx.namespace,
-                "too many images in one admission; the rest are not looked up");
+            let reason = limits::too_many_images(images.len(), self.max_images, ctx);
             for image in images.split_off(self.max_images) {
                 facts.insert(image.clone(), ImageFacts::unknown(reason.clone()));
             }
         }
-        let pull_secret_note = self.pull_secret_note(ctx);
+        let pull_secret_note = limits::pull_secret_note(ctx, self.max_pull_secrets);
         let credentials = match tokio::time::timeout_at(deadline, self.credentials.credentials(ctx)).await {
             Ok(credentials) => credentials,
             Err(_) => {
@@ -265,22 +258,6 @@ impl Inner {
             facts.insert(image, image_facts);
         }
         facts
-    }
-
-    /// What to add to the reason of an image not resolved when the object
-    /// names more pull secrets than are read: the credential it needed may
-    /// be among those left unread.
-    fn pull_secret_note(&self, ctx: &LookupContext) -> String {
-        let mut seen = HashSet::new();
-        let named = ctx.pull_secrets.iter().filter(|n| seen.insert(n.as_str())).count();
-        if named > self.max_pull_secrets {
-            format!(
-                " (only {} of the {named} pull secrets were read: registry.maxPullSecretsPerAdmission)",
-                self.max_pull_secrets
-            )
-        } else {
-            String::new()
-        }
     }
 
     async fn lookup(self: Arc<Self>, lookup: Lookup, _slot: tokio::sync::OwnedSemaphorePermit) -> Outcome {
