@@ -179,8 +179,26 @@ async fn a_pod_with_500_pull_secrets_and_200_images_is_answered_with_bounded_cal
     assert_eq!(secret_gets.iter().cloned().collect::<BTreeSet<_>>(), expected);
     assert_eq!(secret_gets.len(), max_secrets);
 
-    // The answer says why the others are unknown, through the engine's finding.
+    // Warnings and audit annotations within the API server's limits.
+    let runes: Vec<usize> = decoded.warnings.iter().map(|w| w.chars().count()).collect();
+    assert!(
+        runes.iter().sum::<usize>() <= 4096 && runes.iter().all(|&n| n <= 256),
+        "{runes:?}"
+    );
     let annotations = &answer.body["response"]["auditAnnotations"];
+    let sizes: Vec<usize> = annotations
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| k.len() + v.as_str().unwrap().len())
+        .collect();
+    assert!(
+        sizes.iter().sum::<usize>() <= 64 * 1024 && sizes.iter().all(|&n| n <= 10 * 1024 + 64),
+        "{sizes:?}"
+    );
+    assert!(annotations["findings-omitted"].is_string(), "{annotations:#}");
+
+    // The answer says why the others are unknown, through the engine's finding.
     let unknown: Vec<Value> = serde_json::from_str(annotations["image-config-unknown"].as_str().unwrap()).unwrap();
     let message = |name: &str| {
         unknown
@@ -201,7 +219,10 @@ async fn a_pod_with_500_pull_secrets_and_200_images_is_answered_with_bounded_cal
     );
 
     // And /metrics counts both bounds biting.
-    let metrics = reqwest::get(server.health_url("/metrics"))
+    let metrics = server
+        .client
+        .get(server.health_url("/metrics"))
+        .send()
         .await
         .unwrap()
         .text()
