@@ -110,9 +110,9 @@ fn every_value_reaches_the_program() {
     assert_eq!(c.registry.budget.get(), Duration::from_millis(2500));
     assert!(!c.registry.pull_secrets);
     assert_eq!(c.registry.cache_capacity, 500);
-    assert_eq!(c.registry.max_concurrent_lookups.get(), 8);
-    assert_eq!(c.registry.max_images_per_admission.get(), 20);
-    assert_eq!(c.registry.max_pull_secrets_per_admission.get(), 5);
+    assert_eq!(c.registry.max_concurrent_lookups, 8);
+    assert_eq!(c.registry.max_images_per_admission, 20);
+    assert_eq!(c.registry.max_pull_secrets_per_admission, 5);
     assert_eq!(c.registry.deny[0].0, "*.internal");
     assert_eq!(c.registry.insecure, ["registry.local:5000"]);
     assert_eq!(c.registry.allow_private, ["registry.local:5000"]);

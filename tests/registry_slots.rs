@@ -11,7 +11,7 @@ mod faults;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use entrypoint_guard::config::{Bounded, RegistryConfig, Span};
+use entrypoint_guard::config::{RegistryConfig, Span};
 use entrypoint_guard::image::{Entrypoint, Facts, LookupContext, Resolver};
 use entrypoint_guard::registry::{LimitLabel, NoCredentials, RegistryResolver, limit_metric};
 use faults::{Fault, FaultRegistry};
@@ -47,7 +47,7 @@ async fn lookups_beyond_the_slots_wait_for_the_deadline_and_open_no_connection()
         allow_private: vec![reg.clone()],
         // The stalled lookups hold their slots for the whole test.
         lookup_timeout: Span(Duration::from_secs(60)),
-        max_concurrent_lookups: Bounded::new(2),
+        max_concurrent_lookups: 2,
         ..Default::default()
     };
     let resolver = RegistryResolver::new(&config, Arc::new(NoCredentials)).unwrap();

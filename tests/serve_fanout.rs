@@ -119,8 +119,8 @@ async fn a_pod_with_500_pull_secrets_and_200_images_is_answered_with_bounded_cal
 
     let mut config = Config::default();
     use_registry(&mut config, &reg);
-    let max_images = config.registry.max_images_per_admission.as_usize();
-    let max_secrets = config.registry.max_pull_secrets_per_admission.as_usize();
+    let max_images = config.registry.max_images_per_admission;
+    let max_secrets = config.registry.max_pull_secrets_per_admission;
     // What `serve` builds: pull secrets from the API server, then the registries.
     let credentials = Arc::new(KubeCredentials::new(client, max_secrets));
     let registry = RegistryResolver::new(&config.registry, credentials).expect("resolver builds");

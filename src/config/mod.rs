@@ -505,25 +505,30 @@ mod tests {
             "c.yaml",
         )
         .unwrap();
-        assert_eq!(c.registry.max_concurrent_lookups.get(), 4);
-        assert_eq!(c.registry.max_images_per_admission.get(), 10);
-        assert_eq!(c.registry.max_pull_secrets_per_admission.get(), 2);
+        assert_eq!(c.registry.max_concurrent_lookups, 4);
+        assert_eq!(c.registry.max_images_per_admission, 10);
+        assert_eq!(c.registry.max_pull_secrets_per_admission, 2);
         for (key, bad, range) in [
-            ("maxConcurrentLookups", "0", "1 to 1024"),
-            ("maxConcurrentLookups", "-3", "1 to 1024"),
-            ("maxConcurrentLookups", "5000", "1 to 1024"),
-            ("maxImagesPerAdmission", "0", "1 to 10000"),
-            ("maxImagesPerAdmission", "10001", "1 to 10000"),
-            ("maxPullSecretsPerAdmission", "0", "1 to 1000"),
-            ("maxPullSecretsPerAdmission", "-1", "1 to 1000"),
-            ("maxPullSecretsPerAdmission", "100000", "1 to 1000"),
+            ("maxConcurrentLookups", "0", "1 and 1024"),
+            ("maxConcurrentLookups", "-3", "1 and 1024"),
+            ("maxConcurrentLookups", "5000", "1 and 1024"),
+            ("maxImagesPerAdmission", "0", "1 and 10000"),
+            ("maxImagesPerAdmission", "10001", "1 and 10000"),
+            ("maxPullSecretsPerAdmission", "0", "1 and 1000"),
+            ("maxPullSecretsPerAdmission", "-1", "1 and 1000"),
+            ("maxPullSecretsPerAdmission", "100000", "1 and 1000"),
         ] {
             let e = Config::from_yaml(&format!("mode: fix\nregistry:\n  {key}: {bad}\n"), "c.yaml")
                 .unwrap_err()
                 .to_string();
+            // A negative number is not a whole number to the integer type.
+            let why = if bad.starts_with('-') {
+                format!("expected a whole number between {range}")
+            } else {
+                format!("{bad} is out of range: must be between {range}")
+            };
             assert!(
-                e.starts_with("c.yaml:3:")
-                    && e.contains(&format!("registry.{key}: {bad} is out of range: must be {range}")),
+                e.starts_with("c.yaml:3:") && e.contains(&format!("registry.{key}: {why}")),
                 "{key}: {bad}: {e}"
             );
         }
