@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::output::{self, OutputError, OutputFormat};
 use crate::cluster::progress::TerminalLine;
 use crate::cluster::{AuditOptions, AuditReport, ConnectError, reports, run_with_progress};
+use crate::config::values::{count_arg, span_arg};
 use crate::config::{Config, Span};
 use crate::engine::Scope;
 use crate::registry::{CredentialFileError, DockerConfigCredentials};
@@ -38,11 +39,11 @@ pub struct AuditArgs {
     /// Image facts file (YAML or JSON map of image → entrypoint/digest); repeatable.
     #[arg(long = "images", value_name = "FILE")]
     pub images: Vec<PathBuf>,
-    /// Objects per list page.
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Objects per list page (1 to 10000: a page is held in memory whole).
+    #[arg(long, default_value_t = 500, value_parser = count_arg::<1, 10_000>)]
     pub chunk_size: u32,
     /// Deadline for each list request.
-    #[arg(long, default_value = "30s", value_parser = Span::parse)]
+    #[arg(long, default_value = "30s", value_parser = span_arg::<100, 3_600_000>)]
     pub request_timeout: Span,
     /// Resolve images from their registries, as the webhook does, with each workload's pull secrets
     /// (needs `get` on secrets and serviceaccounts); --images and imageFacts still win for the images they name.
@@ -52,7 +53,7 @@ pub struct AuditArgs {
     #[arg(long, value_name = "PATH", requires = "resolve")]
     pub docker_config: Option<PathBuf>,
     /// With --resolve: time allowed for the registry lookups of one object.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = Span::parse)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = span_arg::<100, 3_600_000>)]
     pub resolve_timeout: Span,
     /// Also write the findings to the cluster as PolicyReports (openreports.io Reports, else
     /// wgpolicyk8s.io PolicyReports, whichever is served), one per audited namespace.

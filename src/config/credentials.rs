@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-use super::values::Span;
+use super::values::{Span, span_within};
 
 /// `auto`, `true` or `false`: whether a credential source is used.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -147,6 +147,7 @@ fn patterns(list: &[&str]) -> Vec<HostPattern> {
 pub struct CredentialsConfig {
     /// How long a credential source that failed is left alone before it is
     /// asked again; each failure is logged and counted once per interval.
+    #[serde(deserialize_with = "span_within::<1_000, 86_400_000, _>")]
     pub retry_interval: Span,
     /// AWS ECR with the webhook's AWS identity.
     pub ecr: EcrConfig,
@@ -286,6 +287,7 @@ pub struct KubeletPluginsConfig {
     /// (the kubelet's `--image-credential-provider-bin-dir`).
     pub bin_dir: PathBuf,
     /// The most one plugin run may take.
+    #[serde(deserialize_with = "span_within::<100, 300_000, _>")]
     pub timeout: Span,
 }
 

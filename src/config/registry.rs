@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::credentials::{CredentialsConfig, Mirror, RegistryHost};
-use super::values::{Pattern, Span, count_within};
+use super::values::{Pattern, Span, count_within, span_within};
 
 /// The `registry` section.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -15,19 +15,31 @@ use super::values::{Pattern, Span, count_within};
 pub struct RegistryConfig {
     /// Resolve images from registries when serving (off: offline facts only).
     pub enabled: bool,
-    /// Time budget for all lookups of one admission request.
+    /// Time budget for all lookups of one admission request. At most
+    /// `server.requestTimeout`'s own maximum: a budget is never longer than
+    /// the request it serves.
+    #[serde(deserialize_with = "span_within::<100, 300_000, _>")]
     pub budget: Span,
-    /// Kept free of the API server's `?timeout=` for answering.
+    /// Kept free of the API server's `?timeout=` for answering. Zero would
+    /// answer at the very deadline; 30 s is the API server's longest webhook
+    /// timeout, so a larger margin would leave no lookup any time at all.
+    #[serde(deserialize_with = "span_within::<10, 30_000, _>")]
     pub safety_margin: Span,
-    /// How long a tag → digest lookup is cached.
+    /// How long a tag → digest lookup is cached. A day at most: tags move,
+    /// and a longer-lived answer would pin yesterday's image.
+    #[serde(deserialize_with = "span_within::<1_000, 86_400_000, _>")]
     pub cache_ttl: Span,
     /// How long a failed lookup is cached.
+    #[serde(deserialize_with = "span_within::<100, 86_400_000, _>")]
     pub negative_ttl: Span,
-    /// Most entries kept in the cache.
+    /// Most entries kept in the cache. An entry holds about 5 KiB
+    /// (charts/entrypoint-guard/values.yaml), so a million is already 5 GiB.
+    #[serde(deserialize_with = "count_within::<1, 1_000_000, _, _>")]
     pub cache_capacity: u64,
     /// The most one registry lookup may take. A caller stops waiting at its
     /// own deadline, but the lookup goes on (up to this long) so that the next
     /// request finds the answer cached.
+    #[serde(deserialize_with = "span_within::<100, 300_000, _>")]
     pub lookup_timeout: Span,
     /// Read `imagePullSecrets` (Pod and ServiceAccount) for registry credentials.
     pub pull_secrets: bool,
@@ -91,6 +103,85 @@ impl Default for RegistryConfig {
             // Far above real Pods (a few containers) and workloads.
             max_images_per_admission: 64,
             max_pull_secrets_per_admission: 32,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    /// Every duration of `registry` (and its credential sources) not checked
+    /// elsewhere: where it is written, a value in range, and its range.
+    const SPANS: [(&str, &str, &str); 8] = [
+        ("registry:\n  budget", "3s", "100ms and 5m"),
+        ("registry:\n  safetyMargin", "1s", "10ms and 30s"),
+        ("registry:\n  cacheTtl", "5m", "1s and 1440m"),
+        ("registry:\n  negativeTtl", "30s", "100ms and 1440m"),
+        ("registry:\n  lookupTimeout", "10s", "100ms and 5m"),
+        ("registry:\n  credentials:\n    retryInterval", "1m", "1s and 1440m"),
+        (
+            "registry:\n  credentials:\n    kubeletPlugins:\n      timeout",
+            "10s",
+            "100ms and 5m",
+        ),
+        ("registry:\n  negativeTtl", "1h", "100ms and 1440m"),
+    ];
+    /// Every size or count, likewise.
+    const COUNTS: [(&str, &str, &str); 4] = [
+        ("registry:\n  cacheCapacity", "10000", "1 and 1000000"),
+        ("registry:\n  maxConcurrentLookups", "16", "1 and 1024"),
+        ("registry:\n  maxImagesPerAdmission", "64", "1 and 10000"),
+        ("registry:\n  maxPullSecretsPerAdmission", "32", "1 and 1000"),
+    ];
+
+    /// The error for `value` at `path`, which starts on line 2; and the
+    /// field path and line it must name.
+    fn error(path: &str, value: &str) -> (String, String, String) {
+        let yaml = format!("mode: fix\n{path}: {value}\n");
+        let line = yaml.lines().count();
+        let field = path.split(':').map(str::trim).collect::<Vec<_>>().join(".");
+        let e = match Config::from_yaml(&yaml, "c.yaml") {
+            Ok(_) => panic!("{field}: {value} was accepted"),
+            Err(e) => e.to_string(),
+        };
+        (e, format!("c.yaml:{line}:"), format!("{field}: "))
+    }
+
+    #[test]
+    fn every_duration_rejects_zero_negative_and_absurd_values_at_its_line() {
+        for (path, good, range) in SPANS {
+            Config::from_yaml(&format!("{path}: {good}\n"), "c.yaml").unwrap_or_else(|e| panic!("{path}: {good}: {e}"));
+            for bad in ["0s", "0ms", "-1s", "1000h", "99999999999999999999h"] {
+                let (e, at, field) = error(path, bad);
+                assert!(e.starts_with(&at) && e.contains(&field), "{field}{bad}: {e}");
+            }
+            let (e, _, field) = error(path, "0s");
+            assert!(
+                e.contains(&format!("{field}0s is out of range: must be between {range}")),
+                "{e}"
+            );
+            let (e, _, field) = error(path, "1000h");
+            assert!(
+                e.contains(&format!("{field}60000m is out of range: must be between {range}")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_size_and_count_rejects_zero_negative_and_absurd_values_at_its_line() {
+        for (path, good, range) in COUNTS {
+            Config::from_yaml(&format!("{path}: {good}\n"), "c.yaml").unwrap_or_else(|e| panic!("{path}: {good}: {e}"));
+            for bad in ["0", "-1", "1099511627776", "1.5", "lots"] {
+                let (e, at, field) = error(path, bad);
+                assert!(e.starts_with(&at) && e.contains(&field), "{field}{bad}: {e}");
+            }
+            let (e, _, field) = error(path, "0");
+            assert!(
+                e.contains(&format!("{field}0 is out of range: must be between {range}")),
+                "{e}"
+            );
         }
     }
 }

@@ -77,6 +77,29 @@ impl Serialize for Span {
     }
 }
 
+/// Checks that `span` lies within `MIN_MS..=MAX_MS` milliseconds: the one
+/// range check behind both the configuration keys ([`span_within`]) and the
+/// command-line flags ([`span_arg`]), so both say the same thing.
+pub(crate) fn span_in(span: Span, min_ms: u64, max_ms: u64) -> Result<Span, String> {
+    let (min, max) = (Duration::from_millis(min_ms), Duration::from_millis(max_ms));
+    if span.0 < min || span.0 > max {
+        return Err(format!(
+            "{span} is out of range: must be between {} and {}",
+            Span(min),
+            Span(max)
+        ));
+    }
+    Ok(span)
+}
+
+/// Checks that a count or size lies within `MIN..=MAX` (see [`span_in`]).
+pub(crate) fn count_in<T: Copy + TryInto<u64> + fmt::Display>(n: T, min: u64, max: u64) -> Result<T, String> {
+    match n.try_into() {
+        Ok(v) if (min..=max).contains(&v) => Ok(n),
+        _ => Err(format!("{n} is out of range: must be between {min} and {max}")),
+    }
+}
+
 /// Reads a [`Span`] and checks that it lies within `MIN_MS..=MAX_MS`
 /// milliseconds, so that zero, absurd and overflowing durations are refused
 /// where they are written (with the file, field and line), not found later
@@ -84,16 +107,7 @@ impl Serialize for Span {
 pub(crate) fn span_within<'de, const MIN_MS: u64, const MAX_MS: u64, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Span, D::Error> {
-    let span = Span::deserialize(d)?;
-    let (min, max) = (Duration::from_millis(MIN_MS), Duration::from_millis(MAX_MS));
-    if span.0 < min || span.0 > max {
-        return Err(de::Error::custom(format!(
-            "{span} is out of range: must be between {} and {}",
-            Span(min),
-            Span(max)
-        )));
-    }
-    Ok(span)
+    span_in(Span::deserialize(d)?, MIN_MS, MAX_MS).map_err(de::Error::custom)
 }
 
 /// Reads a count or size and checks that it lies within `MIN..=MAX`
@@ -105,12 +119,22 @@ where
 {
     let n =
         T::deserialize(d).map_err(|_| de::Error::custom(format!("expected a whole number between {MIN} and {MAX}")))?;
-    match n.try_into() {
-        Ok(v) if (MIN..=MAX).contains(&v) => Ok(n),
-        _ => Err(de::Error::custom(format!(
-            "{n} is out of range: must be between {MIN} and {MAX}"
-        ))),
-    }
+    count_in(n, MIN, MAX).map_err(de::Error::custom)
+}
+
+/// A command-line duration (clap `value_parser`), checked like a
+/// configuration key by [`span_in`].
+pub(crate) fn span_arg<const MIN_MS: u64, const MAX_MS: u64>(s: &str) -> Result<Span, String> {
+    span_in(Span::parse(s).map_err(|e| e.to_string())?, MIN_MS, MAX_MS)
+}
+
+/// A command-line count (clap `value_parser`), checked like a configuration
+/// key by [`count_in`].
+pub(crate) fn count_arg<const MIN: u64, const MAX: u64>(s: &str) -> Result<u32, String> {
+    let n: u32 = s
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a whole number between {MIN} and {MAX}"))?;
+    count_in(n, MIN, MAX)
 }
 
 /// A glob pattern over image references, checked when read.
@@ -183,5 +207,30 @@ mod tests {
         assert_eq!(Span(Duration::from_secs(300)).to_string(), "5m");
         assert_eq!(Span(Duration::from_millis(1500)).to_string(), "1500ms");
         assert_eq!(Span(Duration::from_secs(5)).to_string(), "5s");
+    }
+
+    #[test]
+    fn flags_are_checked_by_the_same_ranges_as_keys() {
+        assert_eq!(span_arg::<1_000, 86_400_000>("10m"), Ok(Span(Duration::from_secs(600))));
+        for bad in ["0s", "999ms", "25h"] {
+            let e = span_arg::<1_000, 86_400_000>(bad).unwrap_err();
+            assert!(
+                e.ends_with("is out of range: must be between 1s and 1440m"),
+                "{bad}: {e}"
+            );
+        }
+        assert!(
+            span_arg::<1_000, 86_400_000>("-1s")
+                .unwrap_err()
+                .contains("invalid duration")
+        );
+        assert_eq!(count_arg::<1, 10_000>("500"), Ok(500));
+        assert_eq!(
+            count_arg::<1, 10_000>("0").unwrap_err(),
+            "0 is out of range: must be between 1 and 10000"
+        );
+        for bad in ["-1", "10001", "1.5", "99999999999"] {
+            assert!(count_arg::<1, 10_000>(bad).is_err(), "{bad}");
+        }
     }
 }

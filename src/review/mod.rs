@@ -99,7 +99,7 @@ pub struct FactArgs {
     #[arg(long, value_name = "PATH", requires = "resolve")]
     pub docker_config: Option<PathBuf>,
     /// With --resolve: time allowed for the registry lookups of one input (its documents are resolved together).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = Span::parse)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::config::values::span_arg::<100, 3_600_000>)]
     pub resolve_timeout: Span,
 }
 

@@ -3,13 +3,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
 
 use super::{Server, selfsigned};
 use crate::cluster::ConnectError;
-use crate::config::{Config, Span, SpanError};
+use crate::config::values::span_arg;
+use crate::config::{Config, Span};
 use crate::image::Resolver;
 use crate::resolver::{Credentials, ResolverError};
 
@@ -39,8 +39,10 @@ pub struct ServeArgs {
     /// Audit existing workloads in the cluster every INTERVAL (e.g. `10m`) and
     /// export the counts as `entrypoint_guard_audit_*` gauges; needs list on
     /// every pod-template kind (deploy/audit/clusterrole.yaml).
-    #[arg(long, value_name = "INTERVAL", value_parser = parse_interval)]
-    pub background_audit: Option<Duration>,
+    /// At least 1s (a cluster-wide list more often is a load on the API
+    /// server, not an audit), at most 24h.
+    #[arg(long, value_name = "INTERVAL", value_parser = span_arg::<1_000, 86_400_000>)]
+    pub background_audit: Option<Span>,
     /// With --background-audit: write its findings as PolicyReports
     /// (openreports.io Reports, else wgpolicyk8s.io PolicyReports, whichever
     /// the API server serves), one per namespace.
@@ -54,12 +56,6 @@ pub struct ServeArgs {
 /// A `serve` argument that cannot be used.
 #[derive(Debug, thiserror::Error)]
 enum ArgError {
-    /// Not a duration.
-    #[error(transparent)]
-    Span(#[from] SpanError),
-    /// A background-audit interval under a second.
-    #[error("{0:?} is too short for a cluster audit: use at least 1s (e.g. 10m)")]
-    TooShort(String),
     /// `--health-listen` is neither an address nor `off`.
     #[error("{value:?} is neither an address (host:port) nor `off`: {source}")]
     HealthListen {
@@ -68,14 +64,6 @@ enum ArgError {
         /// Why it is no address.
         source: std::net::AddrParseError,
     },
-}
-
-fn parse_interval(s: &str) -> Result<Duration, ArgError> {
-    let interval = Span::parse(s)?.get();
-    if interval < Duration::from_secs(1) {
-        return Err(ArgError::TooShort(s.to_string()));
-    }
-    Ok(interval)
 }
 
 /// `--health-listen`: an address, or off.
@@ -184,7 +172,7 @@ pub fn serve(args: &ServeArgs, mut config: Config) -> Result<(), ServeCommandErr
             });
             server = server.with_background_audit(super::background::BackgroundAudit {
                 client,
-                interval,
+                interval: interval.get(),
                 reports,
             });
         }
