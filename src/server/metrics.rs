@@ -5,7 +5,6 @@
 //! its family once and kept in a `OnceLock` slot: after the first request of
 //! a kind, the hot path is an atomic load and an atomic add, with no lock taken.
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -13,8 +12,10 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+
+mod limits;
+mod state;
 
 use super::histogram::AtomicHistogram;
 use crate::admission::{Operation, Outcome};
@@ -127,17 +128,6 @@ struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct AuditLabels {
-    namespace: String,
-    rule: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct PartLabels {
-    part: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct ResultLabels {
     pub(super) result: &'static str,
 }
@@ -167,20 +157,6 @@ impl Rejection {
     }
 }
 
-/// `log_lines_dropped_total`, read from the log writer at scrape time.
-#[derive(Debug)]
-struct DroppedLines;
-
-impl prometheus_client::encoding::EncodeMetric for DroppedLines {
-    fn encode(&self, encoder: prometheus_client::encoding::MetricEncoder) -> Result<(), std::fmt::Error> {
-        prometheus_client::metrics::counter::ConstCounter::new(crate::logging::dropped_lines()).encode(encoder)
-    }
-
-    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
-        prometheus_client::metrics::MetricType::Counter
-    }
-}
-
 /// Every metric the server exports, and the registry that encodes them.
 #[derive(Debug)]
 pub struct Metrics {
@@ -194,21 +170,9 @@ pub struct Metrics {
     held: Family<HeldLabels, Counter>,
     errors: Family<ReasonLabels, Counter>,
     rejected: Family<ReasonLabels, Counter>,
-    tls_reloads: Family<ResultLabels, Counter>,
-    tls_expiry: Gauge<f64, std::sync::atomic::AtomicU64>,
-    audit: AuditGauges,
+    state: state::StateMetrics,
     transport: super::transport_metrics::TransportMetrics,
-    clipped: Family<PartLabels, Counter>,
-}
-
-/// What the last background audit found (`serve --background-audit`).
-#[derive(Debug, Default)]
-struct AuditGauges {
-    findings: Family<AuditLabels, Gauge>,
-    objects: Gauge,
-    errors: Gauge,
-    runs: Counter,
-    last_run: Gauge<f64, std::sync::atomic::AtomicU64>,
+    limits: limits::LimitMetrics,
 }
 
 impl Default for Metrics {
@@ -274,70 +238,13 @@ impl Metrics {
             "Requests refused with an HTTP error instead of an AdmissionReview, by reason",
             rejected.clone(),
         );
-        let tls_reloads = Family::<ResultLabels, Counter>::default();
-        registry.register(
-            "tls_reloads",
-            "Serving certificate reloads after the files changed, by result",
-            tls_reloads.clone(),
-        );
-        let tls_expiry = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
-        registry.register(
-            "tls_certificate_expiry_timestamp_seconds",
-            "When the serving certificate in use stops being valid (its notAfter, Unix time)",
-            tls_expiry.clone(),
-        );
-        let audit = AuditGauges::default();
-        registry.register(
-            "audit_findings",
-            "Findings in existing workloads at the last background audit, by namespace and rule",
-            audit.findings.clone(),
-        );
-        registry.register(
-            "audit_objects",
-            "Objects inspected by the last background audit",
-            audit.objects.clone(),
-        );
-        registry.register(
-            "audit_errors",
-            "Kinds or namespaces the last background audit could not list",
-            audit.errors.clone(),
-        );
-        registry.register("audit_runs", "Background audits completed", audit.runs.clone());
-        registry.register(
-            "audit_last_run_timestamp_seconds",
-            "When the last background audit finished (Unix time)",
-            audit.last_run.clone(),
-        );
-        registry.register(
-            "registry_credential_failures",
-            "Failures of a registry credential source (ecr, google, azure, plugin/NAME), counted once per retry interval",
-            crate::registry::keychain::failure_metric().clone(),
-        );
+        let state = state::StateMetrics::register(&mut registry);
         let transport = super::transport_metrics::TransportMetrics::register(&mut registry);
-        // Fan-out bounds and answer limits (issue 11), one block.
-        registry.register(
-            "registry_limited",
-            "Times a fan-out bound bit, by limit: lookup-waited (every registry lookup slot taken), lookup-refused \
-             (no slot before the deadline), images and pull-secrets (more per admission than allowed; the rest not read)",
-            crate::registry::limit_metric().clone(),
-        );
-        let clipped = Family::<PartLabels, Counter>::default();
-        registry.register(
-            "answers_clipped",
-            "Admission answers cut to the API server's limits, by part: warnings or audit-annotations",
-            clipped.clone(),
-        );
-        for part in ["warnings", "audit-annotations"] {
-            let _ = clipped.get_or_create(&PartLabels { part });
-        }
-        registry.register(
-            "log_lines_dropped",
-            "Log lines dropped because the log writer's queue was full (logging never blocks a request)",
-            DroppedLines,
-        );
+        let limits = limits::LimitMetrics::register(&mut registry);
         Metrics {
+            state,
             transport,
-            audit,
+            limits,
             registry,
             requests,
             request_slots: (0..request_slots(kind_labels.len())).map(|_| OnceLock::new()).collect(),
@@ -348,21 +255,6 @@ impl Metrics {
             held,
             errors,
             rejected,
-            tls_reloads,
-            tls_expiry,
-            clipped,
-        }
-    }
-
-    /// Counts what an answer lost to the API server's limits.
-    pub fn clipped(&self, clipped: crate::admission::Clipped) {
-        for (part, cut) in [
-            ("warnings", clipped.warnings),
-            ("audit-annotations", clipped.audit_annotations),
-        ] {
-            if cut {
-                self.clipped.get_or_create(&PartLabels { part }).inc();
-            }
         }
     }
 
@@ -449,45 +341,10 @@ impl Metrics {
         &self.transport
     }
 
-    /// Counts a certificate reload attempt.
-    pub fn tls_reload(&self, ok: bool) {
-        let result = if ok { "ok" } else { "error" };
-        self.tls_reloads.get_or_create(&ResultLabels { result }).inc();
-    }
-
     /// Adds metrics read at scrape time (e.g. the registry lookup counts of
     /// `lookup_metrics`), under the `entrypoint_guard` prefix.
     pub(crate) fn add_collector(&mut self, collector: Box<dyn Collector>) {
         self.registry.register_collector(collector);
-    }
-
-    /// Records the notAfter (Unix seconds) of the certificate now served.
-    pub fn tls_certificate(&self, not_after: i64) {
-        self.tls_expiry.set(not_after as f64);
-    }
-
-    /// Replaces the background-audit gauges with one audit's results, so a
-    /// namespace that has been fixed drops out instead of keeping old counts.
-    pub fn background_audit(&self, counts: &BTreeMap<(String, Rule), u64>, objects: usize, errors: usize) {
-        let audit = &self.audit;
-        audit.findings.clear();
-        for ((namespace, rule), n) in counts {
-            let labels = AuditLabels {
-                namespace: namespace.clone(),
-                rule: rule.id(),
-            };
-            audit
-                .findings
-                .get_or_create(&labels)
-                .set(i64::try_from(*n).unwrap_or(i64::MAX));
-        }
-        audit.objects.set(i64::try_from(objects).unwrap_or(i64::MAX));
-        audit.errors.set(i64::try_from(errors).unwrap_or(i64::MAX));
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        audit.last_run.set(now.as_secs_f64());
-        audit.runs.inc();
     }
 
     /// The OpenMetrics text exposition.
