@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 use entrypoint_guard::config::Config;
 use entrypoint_guard::image::{Entrypoint, Resolver};
 use entrypoint_guard::registry::{NoCredentials, RegistryResolver};
-use rustls_pki_types::pem::PemObject;
 use serde_json::json;
-use support::{TestServer, decode_like_api_server, fixture, with_object};
+use support::{TestServer, decode_like_api_server, fixture, tls_config, with_object};
 
 /// Runs `openssl s_client` forcing `version` (`-tls1`, `-tls1_1`, ...) against `port`.
 fn s_client(port: u16, version: &str) -> (bool, String) {
@@ -97,15 +96,7 @@ async fn the_admission_port_does_not_answer_plain_http() {
 
 /// A rustls connection to the server, verifying it with the test CA.
 fn tls_stream(server: &TestServer) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_file_iter(&server.ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = tls_config(&[&server.ca], &[]);
     let name = "localhost".try_into().unwrap();
     let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
     let tcp = TcpStream::connect(server.running.addr()).unwrap();

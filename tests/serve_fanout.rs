@@ -219,15 +219,7 @@ async fn a_pod_with_500_pull_secrets_and_200_images_is_answered_with_bounded_cal
     );
 
     // And /metrics counts both bounds biting.
-    let metrics = server
-        .client
-        .get(server.health_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     for line in [
         "entrypoint_guard_registry_limited_total{limit=\"images\"} 1\n",
         "entrypoint_guard_registry_limited_total{limit=\"pull-secrets\"} 1\n",

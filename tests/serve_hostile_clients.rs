@@ -8,38 +8,20 @@
 #[path = "support/serve.rs"]
 mod support;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use entrypoint_guard::config::Span;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-/// Fails the test if `what` does not happen within a minute (a hang, not a slow machine).
-async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(60), f)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: nothing happened within 60 s"))
-}
-
 /// A raw TLS connection to the admission listener, ALPN `http/1.1`.
 async fn connect(server: &TestServer) -> TlsStream<TcpStream> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&server.ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = tls_config(&[&server.ca], &[b"http/1.1"]);
     let tcp = TcpStream::connect(server.running.addr()).await.unwrap();
     TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
@@ -98,15 +80,7 @@ fn head(content_length: Option<usize>) -> String {
 
 /// A metric's value from `/metrics`, by its exact series text.
 async fn metric(server: &TestServer, series: &str) -> f64 {
-    let text = server
-        .client
-        .get(server.health_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {series} in\n{text}"))
@@ -281,15 +255,7 @@ async fn connections_over_max_connections_are_closed_at_once() {
     );
     // The third is closed before its handshake completes.
     let tcp = TcpStream::connect(server.running.addr()).await.unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&server.ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = tls_config(&[&server.ca], &[]);
     let third = TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await;

@@ -13,8 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -136,29 +135,13 @@ async fn forty_stalled_4_mib_bodies_keep_rss_under_half_the_chart_limit() {
     let pid = child.id();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let served = Served(child);
-    let addr = loop {
-        let line = lines.next().expect("server exited before listening").unwrap();
-        if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
-            && event["message"] == "serving admission requests"
-        {
-            break event["addr"].as_str().unwrap().to_string();
-        }
-    };
+    let addr = serving_event(&mut lines)["addr"].as_str().unwrap().to_string();
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
     let port: u16 = addr.rsplit_once(':').unwrap().1.parse().unwrap();
     let idle = status_kib(pid, "VmRSS:");
 
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(certs.join("ca.crt")).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tls = tls_config(&[&certs.join("ca.crt")], &[b"http/1.1"]);
     let connector = TlsConnector::from(Arc::new(tls));
     let (done, mut finished) = mpsc::unbounded_channel();
     for _ in 0..HOSTILE {

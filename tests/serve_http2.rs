@@ -5,7 +5,6 @@
 #[path = "support/serve.rs"]
 mod support;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,45 +12,38 @@ use axum::http::{Request, Version};
 use bytes::Bytes;
 use entrypoint_guard::config::Span;
 use h2::Reason;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use support::*;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(60), f)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: nothing happened within 60 s"))
-}
-
-fn tls_config(server: &TestServer, alpn: &[&[u8]]) -> rustls::ClientConfig {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&server.ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    config
-}
-
 /// A reqwest client offering `h2` and `http/1.1`, as the API server does.
 fn h2_client(server: &TestServer) -> reqwest::Client {
     reqwest::Client::builder()
-        .tls_backend_preconfigured(tls_config(server, &[b"h2", b"http/1.1"]))
+        .tls_backend_preconfigured(tls_config(&[&server.ca], &[b"h2", b"http/1.1"]))
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap()
 }
 
+/// POSTs `review` to `/mutate` over `client`, as the API server does.
+async fn post_review(
+    client: &reqwest::Client,
+    server: &TestServer,
+    review: &serde_json::Value,
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(server.url("/mutate?timeout=10s"))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(review).unwrap())
+        .send()
+        .await
+}
+
 /// A raw `h2` connection (for what reqwest will not do: floods, resets).
 async fn raw_h2(server: &TestServer) -> h2::client::SendRequest<Bytes> {
     let tcp = TcpStream::connect(server.running.addr()).await.unwrap();
-    let tls = TlsConnector::from(Arc::new(tls_config(server, &[b"h2"])))
+    let tls = TlsConnector::from(Arc::new(tls_config(&[&server.ca], &[b"h2"])))
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
         .unwrap();
@@ -75,11 +67,7 @@ async fn the_fixtures_round_trip_over_http2_as_over_http1() {
     let server = TestServer::start(|_| {}).await;
     let h2 = h2_client(&server);
     for (name, review) in fixtures() {
-        let response = h2
-            .post(server.url("/mutate?timeout=10s"))
-            .header("content-type", "application/json")
-            .body(serde_json::to_vec(&review).unwrap())
-            .send()
+        let response = post_review(&h2, &server, &review)
             .await
             .unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert_eq!(response.version(), Version::HTTP_2, "{name}: ALPN must pick h2");
@@ -129,11 +117,7 @@ async fn a_stream_flood_is_held_to_max_concurrent_streams_and_others_are_answere
     let review = fixture("pod-create");
     let answer = within(
         "a review during the flood",
-        h2_client(&server)
-            .post(server.url("/mutate?timeout=10s"))
-            .header("content-type", "application/json")
-            .body(serde_json::to_vec(&review).unwrap())
-            .send(),
+        post_review(&h2_client(&server), &server, &review),
     )
     .await
     .unwrap();
@@ -181,11 +165,7 @@ async fn a_rapid_reset_flood_leaves_the_server_answering() {
     let review = fixture("pod-create");
     let answer = within(
         "a review after the flood",
-        h2_client(&server)
-            .post(server.url("/mutate?timeout=10s"))
-            .header("content-type", "application/json")
-            .body(serde_json::to_vec(&review).unwrap())
-            .send(),
+        post_review(&h2_client(&server), &server, &review),
     )
     .await
     .unwrap();

@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{IMAGE_FACTS, client, decode_like_api_server, fixture, post};
+use support::{IMAGE_FACTS, client, decode_like_api_server, fixture, post, serving_event};
 
 /// Kills the server when the test ends, passed or failed (its stderr is
 /// never drained, so it must not outlive the test).
@@ -58,16 +58,10 @@ async fn a_stalled_stderr_drops_log_lines_and_requests_are_still_answered() {
     );
     // Read stderr up to the listening line, then never again: the pipe fills.
     let mut lines = BufReader::new(server.0.stderr.take().unwrap()).lines();
-    let (addr, health) = loop {
-        let line = lines.next().expect("server exited before listening").unwrap();
-        if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
-            && event["message"] == "serving admission requests"
-        {
-            let health = event["health"].as_str().unwrap().to_string();
-            let health = health.trim_start_matches("Some(").trim_end_matches(')').to_string();
-            break (event["addr"].as_str().unwrap().to_string(), health);
-        }
-    };
+    let event = serving_event(&mut lines);
+    let addr = event["addr"].as_str().unwrap();
+    let health = event["health"].as_str().unwrap();
+    let health = health.trim_start_matches("Some(").trim_end_matches(')');
     let port = addr.rsplit_once(':').unwrap().1;
     let client = client(&[&certs.join("ca.crt")], false);
     let review = fixture("pod-create");

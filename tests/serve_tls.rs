@@ -221,14 +221,7 @@ async fn serve_self_signed_binary_answers_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("server exited before listening").unwrap();
-        if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
-            && event["message"] == "serving admission requests"
-        {
-            break event["addr"].as_str().unwrap().to_string();
-        }
-    };
+    let addr = serving_event(&mut lines)["addr"].as_str().unwrap().to_string();
     let port = addr.rsplit_once(':').unwrap().1;
     let client = client(&[&certs.join("ca.crt")], false);
     let review = fixture("pod-create");

@@ -46,7 +46,7 @@ pub async fn case(s: &Suite) {
     .unwrap_or_else(|e| panic!("{e}"));
 
     let report: Value = {
-        let out = audit(s, ns, "json").await;
+        let out = audit(s, ns, "json", &[]).await;
         assert_eq!(out.status.code(), Some(1), "findings: {}", crate::chart::describe(&out));
         serde_json::from_slice(&out.stdout).expect("the JSON report")
     };
@@ -82,7 +82,7 @@ pub async fn case(s: &Suite) {
         assert_eq!(resolved(&fixed), resolved(&webhook.body), "{} {name}", kind.kind);
     }
 
-    let out = audit(s, ns, "yaml").await;
+    let out = audit(s, ns, "yaml", &[]).await;
     let yaml = String::from_utf8(out.stdout.clone()).expect("UTF-8");
     for left_out in ["# Pod audit-cli/pod: left out", "# Job audit-cli/job: left out"] {
         assert!(yaml.contains(left_out), "{left_out}:\n{yaml}");
@@ -118,25 +118,22 @@ pub async fn case(s: &Suite) {
     }
 }
 
-/// `entrypoint-guard audit -n NS -o FORMAT` with the admin kubeconfig and the facts.
-async fn audit(s: &Suite, ns: &str, format: &str) -> std::process::Output {
+/// `entrypoint-guard audit -n NS -o FORMAT EXTRA...` with the admin kubeconfig and the facts.
+pub(super) async fn audit(s: &Suite, ns: &str, format: &str, extra: &[&str]) -> std::process::Output {
     let kubeconfig = s.kubeconfig.to_string_lossy().into_owned();
-    run_tool(
-        BINARY,
-        &[
-            "audit",
-            "--kubeconfig",
-            &kubeconfig,
-            "-n",
-            ns,
-            "-o",
-            format,
-            "--images",
-            FACTS_FILE,
-        ],
-        None,
-    )
-    .await
+    let mut args = vec![
+        "audit",
+        "--kubeconfig",
+        &kubeconfig,
+        "-n",
+        ns,
+        "-o",
+        format,
+        "--images",
+        FACTS_FILE,
+    ];
+    args.extend_from_slice(extra);
+    run_tool(BINARY, &args, None).await
 }
 
 /// `stored` with the report entry's `proposed` patch applied.

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Suite, run_tool};
+use super::Suite;
+use super::audit_cli::audit;
 use crate::control_plane::wait_for;
-use crate::manifests::{FACTS_FILE, kind, workload};
+use crate::manifests::{kind, workload};
 use crate::namespaces;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_entrypoint-guard");
 const CRD: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/crds/wgpolicyk8s.io_policyreports.yaml"
@@ -52,7 +52,7 @@ pub async fn case(s: &Suite) {
 
     let report_path = format!("/apis/wgpolicyk8s.io/v1alpha2/namespaces/{ns}/policyreports/entrypoint-guard");
     for run in 0..2 {
-        let out = audit(s, ns).await;
+        let out = audit(s, ns, "json", &["--report-to-cluster"]).await;
         assert_eq!(
             out.status.code(),
             Some(1),
@@ -97,25 +97,4 @@ pub async fn case(s: &Suite) {
         .list(&format!("/apis/wgpolicyk8s.io/v1alpha2/namespaces/{ns}/policyreports"))
         .await;
     assert_eq!(reports.len(), 1, "replaced, not duplicated: {reports:?}");
-}
-
-async fn audit(s: &Suite, ns: &str) -> std::process::Output {
-    let kubeconfig = s.kubeconfig.to_string_lossy().into_owned();
-    run_tool(
-        BINARY,
-        &[
-            "audit",
-            "--kubeconfig",
-            &kubeconfig,
-            "-n",
-            ns,
-            "-o",
-            "json",
-            "--images",
-            FACTS_FILE,
-            "--report-to-cluster",
-        ],
-        None,
-    )
-    .await
 }

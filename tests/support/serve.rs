@@ -141,6 +141,12 @@ impl TestServer {
         )
     }
 
+    /// The `/metrics` text of the health listener.
+    pub async fn metrics(&self) -> String {
+        let metrics = self.client.get(self.health_url("/metrics")).send().await.unwrap();
+        metrics.text().await.unwrap()
+    }
+
     /// POSTs `review` as the API server does (JSON, `?timeout=10s`) to `route`.
     pub async fn post(&self, route: &str, review: &Value) -> Answer {
         post(&self.client, &self.url(&format!("{route}?timeout=10s")), review).await
@@ -151,6 +157,18 @@ impl TestServer {
 /// (ring provider). `fresh_connections` turns connection reuse off, so every
 /// request does a TLS handshake.
 pub fn client(ca_files: &[&Path], fresh_connections: bool) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls_config(ca_files, &[b"http/1.1"]))
+        .timeout(Duration::from_secs(20));
+    if fresh_connections {
+        builder = builder.pool_max_idle_per_host(0);
+    }
+    builder.build().unwrap()
+}
+
+/// A TLS client configuration (ring provider) that trusts the CAs in
+/// `ca_files` and offers the ALPN protocols `alpn` (none when empty).
+pub fn tls_config(ca_files: &[&Path], alpn: &[&[u8]]) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     for ca in ca_files {
         for cert in CertificateDer::pem_file_iter(ca).unwrap() {
@@ -162,14 +180,28 @@ pub fn client(ca_files: &[&Path], fresh_connections: bool) -> reqwest::Client {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let mut builder = reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .timeout(Duration::from_secs(20));
-    if fresh_connections {
-        builder = builder.pool_max_idle_per_host(0);
+    tls.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    tls
+}
+
+/// Fails the test if `what` does not happen within a minute (a hang, not a slow machine).
+pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: nothing happened within 60 s"))
+}
+
+/// Reads a `serve --log-format json` log until its "serving admission
+/// requests" event, and returns that event (`addr`, `health`).
+pub fn serving_event(lines: &mut impl Iterator<Item = std::io::Result<String>>) -> Value {
+    loop {
+        let line = lines.next().expect("server exited before listening").unwrap();
+        if let Ok(event) = serde_json::from_str::<Value>(&line)
+            && event["message"] == "serving admission requests"
+        {
+            return event;
+        }
     }
-    builder.build().unwrap()
 }
 
 /// An HTTP answer: status and body (parsed as JSON when it is JSON).
