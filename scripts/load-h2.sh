@@ -20,6 +20,15 @@
 # being sent to its answer's end). Over HTTP/1.1 h2load keeps one request in
 # flight per connection when it posts a body (its -d), so STREAMS is moot there.
 #
+# serve runs twice: with its answer memo (server.memoAnswers, 256 by
+# default) and with `memoAnswers: 0`. h2load sends one object again and
+# again, so with the memo every request after the first is answered from
+# memory: that is the best case (the Pods of one ReplicaSet reach mutating
+# admission alike: generateName, no name yet). The memo-off server is the
+# worst case (a stream of all-different objects), plus nothing: no key is
+# built. Rows "h2" / "h1" are the memo on, "h2-nomemo" / "h1-nomemo" off;
+# each is paced at half of its own rate, the constant server with it.
+#
 # Pass 2 (examples/loadgen.rs, HTTPS/1.1): CHECK_REQUESTS requests to each
 # server, each with a fresh uid, and every answer checked (HTTP 200, the uid
 # echoed, a JSONPatch) — the answers h2load does not look at.
@@ -47,6 +56,8 @@ SERVE_PORT=${SERVE_PORT:-18463}
 CONST_PORT=${CONST_PORT:-18464}
 SERVE_ARGS=${SERVE_ARGS:-}
 BEFORE_PORT=${BEFORE_PORT:-18465}
+NOMEMO_PORT=${NOMEMO_PORT:-18466}
+MEMO=${MEMO:-"on off"} # which serve variants to run: memo on, memo off
 
 for tool in h2load curl python3; do
   command -v "$tool" >/dev/null || {
@@ -102,6 +113,19 @@ grep -q '"patchType":"JSONPatch"' "$tmp/answer.json" || { echo "load-h2: no patc
 pids+=($!)
 wait_for "$const_url"
 
+nomemo_url=
+if [[ " $MEMO " == *" off "* ]]; then
+  printf 'server:\n  memoAnswers: 0\n' >"$tmp/nomemo.yaml"
+  # shellcheck disable=SC2086 # SERVE_ARGS is a list of words
+  "$bin" --log-level "$LOG_LEVEL" --log-format "$LOG_FORMAT" --config "$tmp/nomemo.yaml" serve \
+    --tls-cert "$tmp/certs/tls.crt" --tls-key "$tmp/certs/tls.key" --images "$tmp/facts.yaml" \
+    --listen "127.0.0.1:$NOMEMO_PORT" --health-listen off $SERVE_ARGS 2>"$tmp/nomemo.log" >/dev/null &
+  nomemo_pid=$!
+  pids+=("$nomemo_pid")
+  nomemo_url="https://localhost:$NOMEMO_PORT/mutate?timeout=10s"
+  wait_for "$nomemo_url"
+fi
+
 before_url=
 if [ -n "${BEFORE_BIN:-}" ]; then
   # shellcheck disable=SC2086 # SERVE_ARGS is a list of words
@@ -113,7 +137,7 @@ if [ -n "${BEFORE_BIN:-}" ]; then
   wait_for "$before_url"
 fi
 
-hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$serve_pid/status"; }
+hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/${1:-$serve_pid}/status"; }
 idle_rss=$(awk '/^VmRSS/ {print $2}' "/proc/$serve_pid/status")
 
 # One h2load run; prints "rps p50_ms p99_ms" and fails on any failed request.
@@ -145,27 +169,29 @@ EOF
 echo "load-h2: $(nproc) cores,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "load-h2: $CONNS connections x $STREAMS streams, ${DURATION}s per run, $ROUNDS rounds, serve log level $LOG_LEVEL, format $LOG_FORMAT" >&2
 rows=()
+# One variant of serve against the constant server's full-load figures of
+# the round: serve at full load, then both paced at half of serve's rate.
+variant() { # label url
+  read -r s_rps s_p50 s_p99 < <(h2 "$proto" "$2" 0)
+  per_conn=$((s_rps / 2 / CONNS))
+  [ "$per_conn" -ge 1 ] || per_conn=1
+  read -r ch_rps ch_p50 ch_p99 < <(h2 "$proto" "$const_url" "$per_conn")
+  read -r sh_rps sh_p50 sh_p99 < <(h2 "$proto" "$2" "$per_conn")
+  row="$round $1 $c_rps $s_rps $c_p50 $s_p50 $c_p99 $s_p99 $((per_conn * CONNS)) $ch_p50 $sh_p50 $ch_p99 $sh_p99"
+  echo "  $row" >&2
+  rows+=("$row")
+}
 for round in $(seq "$ROUNDS"); do
   for proto in $PROTOCOLS; do
     read -r c_rps c_p50 c_p99 < <(h2 "$proto" "$const_url" 0)
-    read -r s_rps s_p50 s_p99 < <(h2 "$proto" "$serve_url" 0)
-    per_conn=$((s_rps / 2 / CONNS))
-    [ "$per_conn" -ge 1 ] || per_conn=1
-    read -r ch_rps ch_p50 ch_p99 < <(h2 "$proto" "$const_url" "$per_conn")
-    read -r sh_rps sh_p50 sh_p99 < <(h2 "$proto" "$serve_url" "$per_conn")
-    row="$round $proto $c_rps $s_rps $c_p50 $s_p50 $c_p99 $s_p99 $((per_conn * CONNS)) $ch_p50 $sh_p50 $ch_p99 $sh_p99"
-    echo "  $row" >&2
-    rows+=("$row")
-    if [ -n "$before_url" ]; then
-      read -r b_rps b_p50 b_p99 < <(h2 "$proto" "$before_url" 0)
-      read -r bh_rps bh_p50 bh_p99 < <(h2 "$proto" "$before_url" "$per_conn")
-      row="$round $proto-before $c_rps $b_rps $c_p50 $b_p50 $c_p99 $b_p99 $((per_conn * CONNS)) $ch_p50 $bh_p50 $ch_p99 $bh_p99"
-      echo "  $row" >&2
-      rows+=("$row")
-    fi
+    if [[ " $MEMO " == *" on "* ]]; then variant "$proto" "$serve_url"; fi
+    if [ -n "$nomemo_url" ]; then variant "$proto-nomemo" "$nomemo_url"; fi
+    if [ -n "$before_url" ]; then variant "$proto-before" "$before_url"; fi
   done
 done
 h2_hwm=$(hwm_kb)
+nomemo_hwm=
+[ -z "$nomemo_url" ] || nomemo_hwm=$(hwm_kb "$nomemo_pid")
 
 # Pass 2: every answer checked.
 check() { # label url check echo_uid
@@ -176,9 +202,11 @@ check() { # label url check echo_uid
 checked=()
 checked+=("$(check constant "$const_url" allowed false)")
 checked+=("$(check serve "$serve_url" patch true)")
+[ -z "$nomemo_url" ] || checked+=("$(check serve-nomemo "$nomemo_url" patch true)")
 
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg); serve RSS idle ${idle_rss} kB, peak (VmHWM) after h2load ${h2_hwm} kB, at the end $(hwm_kb) kB"
+[ -z "$nomemo_url" ] || echo "serve with memoAnswers 0: peak (VmHWM) after h2load ${nomemo_hwm} kB, at the end $(hwm_kb "$nomemo_pid") kB"
 echo
 echo "pass 1, h2load: $CONNS connections x $STREAMS streams, ${DURATION}s per run (latencies in ms)"
 printf '%-5s %-9s %9s %9s %6s | %7s %7s %7s %7s | %9s %7s %7s %7s %7s %6s\n' round proto \

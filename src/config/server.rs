@@ -77,6 +77,11 @@ pub struct ServerConfig {
     /// HTTP/2: how long a ping may go unanswered before the connection is closed.
     #[serde(deserialize_with = "span_within::<100, 300_000, _>")]
     pub http2_keep_alive_timeout: Span,
+    /// How many answers `serve` remembers by what decided them (alike objects,
+    /// such as the Pods of one ReplicaSet, are answered from memory); 0 turns
+    /// the memo off.
+    #[serde(deserialize_with = "count_within::<0, 65_536, _, _>")]
+    pub memo_answers: usize,
 }
 
 impl Default for ServerConfig {
@@ -101,6 +106,7 @@ impl Default for ServerConfig {
             http2_max_concurrent_streams: 100,
             http2_keep_alive_interval: Span(Duration::from_secs(30)),
             http2_keep_alive_timeout: Span(Duration::from_secs(10)),
+            memo_answers: 256,
         }
     }
 }
@@ -184,6 +190,21 @@ mod tests {
             }
             assert!(error(key, "0").contains("out of range"), "{key}");
         }
+    }
+
+    #[test]
+    fn the_memo_size_may_be_zero_but_not_negative_or_absurd() {
+        for good in ["0", "1", "256", "65536"] {
+            let config = Config::from_yaml(&format!("server:\n  memoAnswers: {good}\n"), "c.yaml")
+                .unwrap_or_else(|e| panic!("memoAnswers: {good}: {e}"));
+            assert_eq!(config.server.memo_answers.to_string(), good);
+        }
+        for bad in ["-1", "65537", "1.5", "lots"] {
+            let e = error("memoAnswers", bad);
+            assert!(e.starts_with("c.yaml:3:"), "{bad}: {e}");
+            assert!(e.contains("server.memoAnswers"), "{bad}: {e}");
+        }
+        assert!(error("memoAnswers", "65537").contains("must be between 0 and 65536"));
     }
 
     #[test]

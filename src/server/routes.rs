@@ -43,10 +43,6 @@ pub(crate) struct AppState {
     memo: Memo,
 }
 
-/// How many answers the memo keeps: a few hundred alike groups of objects
-/// (a ReplicaSet's Pods, a Job's) in a couple of MB.
-const MEMO_ANSWERS: usize = 256;
-
 impl AppState {
     /// The state for `config`, resolving images with `resolver`.
     pub(crate) fn new(config: &Config, resolver: Arc<dyn Resolver>, metrics: Arc<Metrics>) -> Self {
@@ -61,7 +57,7 @@ impl AppState {
             on_error: config.server.on_error,
             max_body_bytes: config.server.max_body_bytes,
             metrics,
-            memo: Memo::new(MEMO_ANSWERS),
+            memo: Memo::new(config.server.memo_answers),
         }
     }
 }
