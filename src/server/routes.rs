@@ -1,6 +1,7 @@
 //! The admission routes (`POST /mutate`, `POST /audit`) and the plain-HTTP
 //! health routes (`/healthz`, `/readyz`, `/metrics`).
 
+use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +21,7 @@ use serde_json::Value;
 use super::metrics::{Metrics, Rejection, Route};
 use crate::admission::{self, AdmissionRequest, Answer, Memo, OnError, Verdict};
 use crate::config::{Config, Span};
-use crate::engine::{self, Policy};
+use crate::engine::{self, Finding, Policy};
 use crate::image::{Facts, Resolver};
 
 /// What every admission needs, shared by all requests and never locked.
@@ -306,25 +307,46 @@ impl AppState {
         answer
     }
 
+    /// One info line per admission with findings (the rules and their
+    /// messages together), one debug line per finding and per answer. Lines
+    /// are built only when their level is on: at `info` a busy webhook
+    /// spent a quarter of its CPU formatting a line per finding.
     fn log(&self, route: Route, version: Version, request: &AdmissionRequest, verdict: &Verdict, started: Instant) {
         let namespace = request.namespace.as_deref().unwrap_or("");
         let kind = request.kind.kind.as_str();
         let name = request.name.as_deref().unwrap_or("");
-        for finding in &verdict.findings {
-            let container = finding.container.as_ref().map_or("", |c| c.name.as_str());
+        let findings = verdict.findings.as_slice();
+        if !findings.is_empty() {
             tracing::info!(
                 route = route.as_str(),
                 uid = %request.uid,
                 namespace,
                 kind,
                 name,
-                container,
-                rule = finding.rule.id(),
-                applied = finding.applied,
                 dry_run = request.dry_run,
+                outcome = verdict.outcome.as_str(),
+                rules = %Rules(findings),
                 "{}",
-                finding.message
+                Messages(findings)
             );
+        }
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            for finding in findings {
+                let container = finding.container.as_ref().map_or("", |c| c.name.as_str());
+                tracing::debug!(
+                    route = route.as_str(),
+                    uid = %request.uid,
+                    namespace,
+                    kind,
+                    name,
+                    container,
+                    rule = finding.rule.id(),
+                    applied = finding.applied,
+                    dry_run = request.dry_run,
+                    "{}",
+                    finding.message
+                );
+            }
         }
         tracing::debug!(
             route = route.as_str(),
@@ -339,6 +361,40 @@ impl AppState {
             micros = started.elapsed().as_micros() as u64,
             "admission answered"
         );
+    }
+}
+
+/// The findings' rules, `rule@container` (or the rule alone), comma-separated:
+/// written straight into the log line, never collected.
+struct Rules<'a>(&'a [Finding]);
+
+impl fmt::Display for Rules<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, finding) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(finding.rule.id())?;
+            if let Some(container) = &finding.container {
+                write!(f, "@{}", container.name)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The findings' messages, in order, joined by `"; "`.
+struct Messages<'a>(&'a [Finding]);
+
+impl fmt::Display for Messages<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, finding) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            f.write_str(&finding.message)?;
+        }
+        Ok(())
     }
 }
 
