@@ -12,25 +12,7 @@ HOSTILE="${2:-100}"
 MODE="${3:-body}"
 command -v h2load >/dev/null || { echo "missing tool: h2load (apt-get install -y nghttp2-client)" >&2; exit 1; }
 machine
-PORT=$(free_port)
-self_signed "$WORK/tls"
-cat >"$WORK/config.yaml" <<YAML
-server:
-  listen: 127.0.0.1:$PORT
-  healthListen: null
-  tlsCert: $WORK/tls/tls.crt
-  tlsKey: $WORK/tls/tls.key
-${EG_SERVER_YAML:-}
-registry:
-  enabled: false
-imageFacts:
-  registry.example/app:1.0:
-    entrypoint: [/chalk, exec, --]
-    digest: sha256:1111111111111111111111111111111111111111111111111111111111111111
-YAML
-start_serve "$WORK/config.yaml" "$WORK/serve.log"
-review_body registry.example/app "$WORK/review.tmpl"
-sed -e 's/__TAG__/1.0/' -e 's/__UID__/h2-load/' "$WORK/review.tmpl" >"$WORK/review.json"
+start_offline_serve h2-load
 URL="https://127.0.0.1:$PORT/mutate?timeout=10s"
 
 percentiles() { # h2load --log-file: start(us) status duration(us)

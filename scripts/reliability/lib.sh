@@ -56,6 +56,31 @@ start_serve() {
   echo "serve did not start" >&2; cat "$2" >&2; return 1
 }
 
+# start_offline_serve UID: a webhook on a free port ($PORT) with offline image
+# facts for registry.example/app:1.0 (no registry), server.* extras from
+# $EG_SERVER_YAML; writes the matching review to $WORK/review.json.
+start_offline_serve() {
+  PORT=$(free_port)
+  self_signed "$WORK/tls"
+  cat >"$WORK/config.yaml" <<YAML
+server:
+  listen: 127.0.0.1:$PORT
+  healthListen: null
+  tlsCert: $WORK/tls/tls.crt
+  tlsKey: $WORK/tls/tls.key
+${EG_SERVER_YAML:-}
+registry:
+  enabled: false
+imageFacts:
+  registry.example/app:1.0:
+    entrypoint: [/chalk, exec, --]
+    digest: sha256:1111111111111111111111111111111111111111111111111111111111111111
+YAML
+  start_serve "$WORK/config.yaml" "$WORK/serve.log"
+  review_body registry.example/app "$WORK/review.tmpl"
+  sed -e 's/__TAG__/1.0/' -e "s/__UID__/$1/" "$WORK/review.tmpl" >"$WORK/review.json"
+}
+
 # Writes a development CA and serving certificate into $1 (`serve --self-signed`, stopped once written).
 self_signed() {
   "$EG_BIN" serve --self-signed "$1" --listen 127.0.0.1:0 --health-listen off >/dev/null 2>&1 &

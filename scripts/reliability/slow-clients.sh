@@ -13,25 +13,7 @@ COUNT="${1:-40}"
 HOLD="${2:-45}"
 MODES="${3:-body header silent}"
 machine
-PORT=$(free_port)
-self_signed "$WORK/tls"
-cat >"$WORK/config.yaml" <<YAML
-server:
-  listen: 127.0.0.1:$PORT
-  healthListen: null
-  tlsCert: $WORK/tls/tls.crt
-  tlsKey: $WORK/tls/tls.key
-${EG_SERVER_YAML:-}
-registry:
-  enabled: false
-imageFacts:
-  registry.example/app:1.0:
-    entrypoint: [/chalk, exec, --]
-    digest: sha256:1111111111111111111111111111111111111111111111111111111111111111
-YAML
-start_serve "$WORK/config.yaml" "$WORK/serve.log"
-review_body registry.example/app "$WORK/review.tmpl"
-sed -e 's/__TAG__/1.0/' -e 's/__UID__/slow-clients-probe/' "$WORK/review.tmpl" >"$WORK/review.json"
+start_offline_serve slow-clients-probe
 sleep 1
 echo "serve idle: rss $(rss_kib "$SERVE_PID") KiB"
 for mode in $MODES; do
