@@ -25,14 +25,10 @@ LOG_LEVEL=${LOG_LEVEL:-info}
 LOG_FORMAT=${LOG_FORMAT:-text}
 PORT=${PORT:-18470}
 [ $# -ge 1 ] || { echo "usage: $0 BIN [BIN...]" >&2; exit 2; }
-for tool in h2load curl python3; do
-  command -v "$tool" >/dev/null || { echo "cpu-per-request: $tool is missing (scripts/testenv/install.sh)" >&2; exit 1; }
-done
+source scripts/load-common.sh
+need_tools cpu-per-request h2load curl python3
 
-tmp=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
-fixture=tests/fixtures/admission-reviews/pod-create.json
+load_workspace
 config=()
 [ -z "${CONFIG:-}" ] || config=(--config "$CONFIG")
 

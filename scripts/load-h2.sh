@@ -59,32 +59,11 @@ BEFORE_PORT=${BEFORE_PORT:-18465}
 NOMEMO_PORT=${NOMEMO_PORT:-18466}
 MEMO=${MEMO:-"on off"} # which serve variants to run: memo on, memo off
 
-for tool in h2load curl python3; do
-  command -v "$tool" >/dev/null || {
-    echo "load-h2: $tool is missing (scripts/testenv/install.sh installs it; h2load: apt-get install -y nghttp2-client)" >&2
-    exit 1
-  }
-done
+source scripts/load-common.sh
+need_tools load-h2 h2load curl python3
 
-if [ -z "${BIN_DIR:-}" ]; then
-  cargo build --release --quiet --bin entrypoint-guard --example constant_server --example loadgen
-  BIN_DIR=target/release
-fi
-bin=$BIN_DIR/entrypoint-guard
-const=$BIN_DIR/examples/constant_server
-loadgen=${LOADGEN:-$BIN_DIR/examples/loadgen}
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fixture=tests/fixtures/admission-reviews/pod-create.json
-cp tests/fixtures/fixture-images.yaml "$tmp/facts.yaml"
+load_bins
+load_workspace
 
 # shellcheck disable=SC2086 # SERVE_ARGS is a list of words
 "$bin" --log-level "$LOG_LEVEL" --log-format "$LOG_FORMAT" serve --self-signed "$tmp/certs" --images "$tmp/facts.yaml" \

@@ -26,27 +26,11 @@ LOADGEN_THREADS=${LOADGEN_THREADS:-1}
 SERVE_PORT=${SERVE_PORT:-18453}
 CONST_PORT=${CONST_PORT:-18454}
 
-command -v curl >/dev/null || { echo "load: curl is missing: apt-get install -y curl" >&2; exit 1; }
+source scripts/load-common.sh
+need_tools load curl
 
-if [ -z "${BIN_DIR:-}" ]; then
-  cargo build --release --quiet --bin entrypoint-guard --example constant_server --example loadgen
-  BIN_DIR=target/release
-fi
-bin=$BIN_DIR/entrypoint-guard
-const=$BIN_DIR/examples/constant_server
-loadgen=${LOADGEN:-$BIN_DIR/examples/loadgen}
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fixture=tests/fixtures/admission-reviews/pod-create.json
-cp tests/fixtures/fixture-images.yaml "$tmp/facts.yaml"
+load_bins
+load_workspace
 
 "$bin" --log-level "$LOG_LEVEL" serve --self-signed "$tmp/certs" --images "$tmp/facts.yaml" \
   --listen "127.0.0.1:$SERVE_PORT" --health-listen off 2>"$tmp/serve.log" >/dev/null &
