@@ -14,6 +14,9 @@
 # CONFIG=file (e.g. server.memoAnswers: 0) when given. ROUNDS rounds of
 # REQUESTS requests (CONNS x STREAMS over h2, after a warm-up of 2,000);
 # prints µs of CPU per request, each round and the median.
+# CONST=path/to/examples/constant_server also runs the constant-answer server
+# (serve's own answer, replayed) in the same rounds, so serve's cost can be
+# stated against the transport's alone.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -57,6 +60,24 @@ for i in "${!urls[@]}"; do
   load "${urls[$i]}" 2000
 done
 
+names=("$@")
+if [ -n "${CONST:-}" ]; then
+  # The constant server answers what the first build answered, on its certificate.
+  curl -sk -H 'content-type: application/json' --data-binary "@$fixture" "${urls[0]}" >"$tmp/answer.json"
+  grep -q '"patchType":"JSONPatch"' "$tmp/answer.json" || { echo "cpu-per-request: no patch in the answer" >&2; exit 1; }
+  port=$((PORT + $# + 1))
+  "$CONST" --listen "127.0.0.1:$port" --tls-cert "$tmp/certs1/tls.crt" --tls-key "$tmp/certs1/tls.key" \
+    --answer "$tmp/answer.json" 2>/dev/null &
+  pids+=($!)
+  urls+=("https://127.0.0.1:$port/mutate?timeout=10s")
+  names+=("$CONST")
+  for _ in $(seq 100); do
+    curl -sk -o /dev/null -H 'content-type: application/json' --data-binary "@$fixture" "${urls[-1]}" && break
+    sleep 0.1
+  done
+  load "${urls[-1]}" 2000
+fi
+
 echo "cpu-per-request: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $REQUESTS requests x $ROUNDS rounds, log $LOG_LEVEL/$LOG_FORMAT${CONFIG:+, config $CONFIG}"
 declare -A results
 for round in $(seq "$ROUNDS"); do
@@ -74,5 +95,5 @@ for i in "${!urls[@]}"; do
   python3 -c "
 import statistics
 xs = [float(x) for x in '${results[$i]}'.split()]
-print(f'build $n (${!n}): median {statistics.median(xs):.1f} µs CPU per request (rounds: ' + ', '.join(f'{x:.1f}' for x in xs) + '); VmHWM $(awk '/^VmHWM/ {print $2}' "/proc/${pids[$i]}/status") kB')"
+print(f'build $n (${names[$i]}): median {statistics.median(xs):.1f} µs CPU per request (rounds: ' + ', '.join(f'{x:.1f}' for x in xs) + '); VmHWM $(awk '/^VmHWM/ {print $2}' "/proc/${pids[$i]}/status") kB')"
 done
