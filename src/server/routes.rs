@@ -37,8 +37,6 @@ pub(crate) struct AppState {
     /// `server.requestTimeout`: the timeout when the request states none.
     default_timeout: Duration,
     on_error: OnError,
-    /// `server.maxBodyBytes`: a body declaring more is refused unread.
-    max_body_bytes: usize,
     metrics: Arc<Metrics>,
     /// The last answers, by what decided them (see [`admission::Memo`]).
     memo: Memo,
@@ -56,7 +54,6 @@ impl AppState {
             safety_margin: config.registry.safety_margin.get(),
             default_timeout: config.server.request_timeout.get(),
             on_error: config.server.on_error,
-            max_body_bytes: config.server.max_body_bytes,
             metrics,
             memo: Memo::new(config.server.memo_answers),
         }
@@ -112,29 +109,16 @@ enum BodyError {
     Unreadable(String),
 }
 
-/// The request body. A `Content-Length` over the limit is refused before a
-/// byte of the body is read: otherwise the answer waits until the client
-/// has sent everything it declared (or forever, if it never does). Bodies
-/// without a declared length are still cut off at the limit while read.
+/// The request body. The listener has already read it whole under
+/// `server.*`'s bounds (`super::bodies`: declared length, size, deadline,
+/// in-flight budget), so this only takes the bytes; `DefaultBodyLimit`
+/// (axum's own cap, which would otherwise be 2 MB) is set to the same size.
 struct AdmissionBody(Result<Bytes, BodyError>);
 
 impl FromRequest<Arc<AppState>> for AdmissionBody {
     type Rejection = std::convert::Infallible;
 
     async fn from_request(req: axum::extract::Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if let Some(declared) = declared
-            && declared > state.max_body_bytes as u64
-        {
-            return Ok(AdmissionBody(Err(BodyError::TooLarge(format!(
-                "length limit exceeded: the body declares {declared} bytes; at most {} are accepted",
-                state.max_body_bytes
-            )))));
-        }
         Ok(AdmissionBody(Bytes::from_request(req, state).await.map_err(
             |rejection: BytesRejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
