@@ -5,6 +5,7 @@
 # need_tools SCRIPT TOOL...: exits naming the first missing tool.
 need_tools() {
   local script=$1 tool
+  LOAD_SCRIPT=$script
   shift
   for tool in "$@"; do
     command -v "$tool" >/dev/null || {
@@ -39,4 +40,30 @@ load_cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$tmp"
+}
+
+# wait_for URL: until the server there answers the fixture (on $tmp/certs).
+wait_for() {
+  for _ in $(seq 100); do
+    if curl -s -o /dev/null --cacert "$tmp/certs/ca.crt" -H 'content-type: application/json' \
+      --data-binary "@$fixture" "$1"; then return 0; fi
+    sleep 0.1
+  done
+  echo "$LOAD_SCRIPT: $1 never answered" >&2
+  exit 1
+}
+
+# start_servers: once serve answers at $serve_url, the constant server
+# (examples/constant_server) replays its answer, a patch, on $CONST_PORT.
+start_servers() {
+  serve_url="https://localhost:$SERVE_PORT/mutate?timeout=10s"
+  const_url="https://localhost:$CONST_PORT/mutate?timeout=10s"
+  wait_for "$serve_url"
+  curl -s --cacert "$tmp/certs/ca.crt" -H 'content-type: application/json' --data-binary "@$fixture" \
+    "$serve_url" >"$tmp/answer.json"
+  grep -q '"patchType":"JSONPatch"' "$tmp/answer.json" || { echo "$LOAD_SCRIPT: no patch in the answer" >&2; exit 1; }
+  "$const" --listen "127.0.0.1:$CONST_PORT" --tls-cert "$tmp/certs/tls.crt" --tls-key "$tmp/certs/tls.key" \
+    --answer "$tmp/answer.json" 2>/dev/null &
+  pids+=($!)
+  wait_for "$const_url"
 }

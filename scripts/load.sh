@@ -37,25 +37,7 @@ load_workspace
 serve_pid=$!
 pids+=("$serve_pid")
 
-wait_for() { # url
-  for _ in $(seq 100); do
-    if curl -s -o /dev/null --cacert "$tmp/certs/ca.crt" -H 'content-type: application/json' \
-      --data-binary "@$fixture" "$1"; then return 0; fi
-    sleep 0.1
-  done
-  echo "load: $1 never answered" >&2; exit 1
-}
-serve_url="https://localhost:$SERVE_PORT/mutate?timeout=10s"
-const_url="https://localhost:$CONST_PORT/mutate?timeout=10s"
-wait_for "$serve_url"
-curl -s --cacert "$tmp/certs/ca.crt" -H 'content-type: application/json' --data-binary "@$fixture" \
-  "$serve_url" >"$tmp/answer.json"
-grep -q '"patchType":"JSONPatch"' "$tmp/answer.json" || { echo "load: no patch in the answer" >&2; exit 1; }
-
-"$const" --listen "127.0.0.1:$CONST_PORT" --tls-cert "$tmp/certs/tls.crt" --tls-key "$tmp/certs/tls.key" \
-  --answer "$tmp/answer.json" 2>/dev/null &
-pids+=($!)
-wait_for "$const_url"
+start_servers
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$serve_pid/status"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$serve_pid/status"; }
