@@ -2,8 +2,9 @@
 //! HTTP: decode (pruned, as `serve` does), take the object and list its
 //! images, resolve (offline), review (engine + warnings + audit
 //! annotations), encode the answer; then the same through
-//! `admission::Memo` as `serve` runs it (every request after the first
-//! answered from memory); and, for comparison, the whole-`Value` decode.
+//! `admission::Memo` (every request after the first answered from memory),
+//! and through `admission::Intake` as `serve` runs it (each body alike to
+//! the first but for a new uid, so recalled, not decoded); and, for comparison, the whole-`Value` decode.
 //! Companion of `scripts/load.sh`; prints numbers, asserts nothing.
 //! `examples/admission_cost_mimalloc.rs` is the same with mimalloc.
 //!
@@ -47,6 +48,7 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         "encode answer",
     ];
     let mut spent = [Duration::ZERO; 5];
+    // The staged run decodes every time, as on a first sight of a body.
     for _ in 0..iterations {
         let t0 = Instant::now();
         let mut request = admission::decode_lean(&body, &schema)?;
@@ -84,28 +86,35 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{stage:>22}: {:8.1} us", per(d));
     }
     println!("{:>22}: {:8.1} us", "total", per(spent.iter().sum()));
-    // serve's path: decode, images, resolve, then the memo (a hit after the
-    // first request: the same object, facts and ceiling every time).
+    // The memo's path without the recall: decode and prepare every time,
+    // resolve, then the memo (a hit after the first request: the same
+    // object, facts and ceiling every time).
     let memo = admission::Memo::new(16);
     let t = Instant::now();
     for _ in 0..iterations {
-        let mut request = admission::decode_lean(&body, &schema)?;
-        let object = request.take_object(&policy.kinds).map_err(|_| "not inspected")?;
-        let old = request.take_old_object();
-        let images = engine::lookups(&object, old.as_ref(), request.namespace.as_deref(), &policy).images;
-        let facts = resolver.resolve_now(&images);
-        let answer = memo.review(
-            &request.uid,
-            &object,
-            old.as_ref(),
-            &facts,
-            &policy,
-            Mode::Fix,
-            OnError::Allow,
-        );
+        let request = admission::decode_lean(&body, &schema)?;
+        let uid = request.uid.clone();
+        let prepared = admission::Prepared::new(request, &policy, &memo);
+        let target = prepared.target.as_ref().map_err(|_| "not inspected")?;
+        let facts = resolver.resolve_now(&target.lookups.images);
+        let answer = memo.review(&uid, &target.subject, &facts, &policy, Mode::Fix, OnError::Allow);
         std::hint::black_box(answer.body);
     }
     println!("{:>22}: {:8.1} us", "total, memo hit", per(t.elapsed()));
+    // serve's path: the intake recalls the decode of a body alike but for
+    // its uid (each request here has a new one, as from an API server),
+    // then resolve and the memo.
+    let intake = admission::Intake::new(Arc::clone(&schema), 16);
+    let bodies = with_new_uids(&body, 1024)?;
+    let t = Instant::now();
+    for i in 0..iterations {
+        let (uid, prepared) = intake.read(&bodies[i as usize % bodies.len()], &policy, &memo)?;
+        let target = prepared.target.as_ref().map_err(|_| "not inspected")?;
+        let facts = resolver.resolve_now(&target.lookups.images);
+        let answer = memo.review(&uid, &target.subject, &facts, &policy, Mode::Fix, OnError::Allow);
+        std::hint::black_box(answer.body);
+    }
+    println!("{:>22}: {:8.1} us", "total, recalled", per(t.elapsed()));
     let t = Instant::now();
     for _ in 0..iterations {
         std::hint::black_box(admission::decode(&body)?);
@@ -131,4 +140,21 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         compact.len()
     );
     Ok(())
+}
+
+/// `count` copies of `body` whose `request.uid` is a new one of the same length each.
+fn with_new_uids(body: &[u8], count: usize) -> Result<Vec<Vec<u8>>, Box<dyn std::error::Error>> {
+    let uid = admission::decode(body)?.uid;
+    let at = body
+        .windows(uid.len())
+        .position(|w| w == uid.as_bytes())
+        .ok_or("the uid is not written plainly in the body")?;
+    Ok((0..count)
+        .map(|i| {
+            let mut copy = body.to_vec();
+            let new = format!("{i:0width$x}", width = uid.len());
+            copy[at..at + uid.len()].copy_from_slice(new.as_bytes());
+            copy
+        })
+        .collect())
 }

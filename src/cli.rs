@@ -86,7 +86,7 @@ pub fn load_config(path: Option<&PathBuf>) -> Result<Config, crate::config::Conf
 pub fn init_logging(format: LogFormat, filter: &str) -> tracing_appender::non_blocking::WorkerGuard {
     let filter =
         tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (writer, guard) = crate::logging::lossy_writer(std::io::stderr(), crate::logging::QUEUE_LINES);
+    let (writer, guard) = crate::logging::lossy_writer(crate::logging::batched_stderr(), crate::logging::QUEUE_LINES);
     // Colour codes only for a person at a terminal: in a container's log
     // they are noise, and styling every field costs ~10% of a busy webhook's CPU.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());

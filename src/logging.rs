@@ -30,6 +30,17 @@ pub(crate) fn lossy_writer<W: Write + Send + 'static>(out: W, lines: usize) -> (
     (writer, guard)
 }
 
+/// Bytes of lines gathered into one write to stderr.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// stderr, written in batches: the writer thread writes the lines it finds
+/// queued together and flushes when the queue is empty (tracing-appender's
+/// worker does), so a busy webhook makes one `write` per batch of lines
+/// instead of one per line, and a quiet one still shows each line at once.
+pub(crate) fn batched_stderr() -> std::io::BufWriter<std::io::Stderr> {
+    std::io::BufWriter::with_capacity(BATCH_BYTES, std::io::stderr())
+}
+
 /// Log lines dropped so far because the queue was full (0 before logging is set up).
 pub(crate) fn dropped_lines() -> u64 {
     DROPPED.get().map_or(0, |c| c.dropped_lines() as u64)
@@ -61,6 +72,57 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// A writer recording each write it is asked for, blocking on the
+    /// first until released.
+    struct Recording {
+        writes: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+        stall: Stalled,
+    }
+
+    impl Write for Recording {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.writes.lock().unwrap().push(String::from_utf8_lossy(buf).into_owned());
+            self.stall.write(buf)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_queued_together_leave_in_one_write() {
+        let (release_tx, release) = mpsc::channel();
+        let (started, started_rx) = mpsc::channel();
+        let writes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recording = Recording {
+            writes: writes.clone(),
+            stall: Stalled {
+                release,
+                started,
+                stalled: false,
+            },
+        };
+        // Built as `lossy_writer` builds it, without claiming the process's
+        // dropped-lines counter, which the test below reads.
+        let (mut writer, guard) = NonBlockingBuilder::default()
+            .lossy(true)
+            .buffered_lines_limit(64)
+            .finish(std::io::BufWriter::with_capacity(BATCH_BYTES, recording));
+        writer.write_all(b"first\n").unwrap();
+        // The queue was empty after it: flushed on its own, and stuck there.
+        started_rx.recv().unwrap();
+        for i in 0..5 {
+            writer.write_all(format!("line {i}\n").as_bytes()).unwrap();
+        }
+        release_tx.send(()).unwrap();
+        drop(guard);
+        assert_eq!(
+            *writes.lock().unwrap(),
+            ["first\n", "line 0\nline 1\nline 2\nline 3\nline 4\n"]
+        );
     }
 
     #[test]

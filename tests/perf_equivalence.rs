@@ -11,7 +11,9 @@
 //!
 //! The tests are split by what they feed the decodes: `fixtures` (the
 //! captured reviews and hand-made bodies), `generated` (proptest reviews
-//! from `generators`); `support` holds the comparisons.
+//! from `generators`); `recall` proves the intake's recalled decodes (bodies
+//! alike but for their uid) equal to fresh ones; `support` holds the
+//! comparisons.
 
 #[path = "perf_equivalence/fixtures.rs"]
 mod fixtures;
@@ -19,5 +21,7 @@ mod fixtures;
 mod generated;
 #[path = "perf_equivalence/generators.rs"]
 mod generators;
+#[path = "perf_equivalence/recall.rs"]
+mod recall;
 #[path = "perf_equivalence/support.rs"]
 mod support;

@@ -53,6 +53,18 @@ impl Answer {
     }
 }
 
+/// The engine's inputs from one request — the object and, on UPDATE, the
+/// object it replaces — with their part of the memo's key, written once.
+#[derive(Debug, PartialEq)]
+pub struct Subject {
+    /// The object to inspect.
+    pub object: Value,
+    /// The object an UPDATE replaces.
+    pub old: Option<Value>,
+    /// The objects as JSON, NUL-separated; `None` when the memo keeps nothing.
+    key: Option<Vec<u8>>,
+}
+
 /// One remembered answer.
 #[derive(Debug)]
 struct Remembered {
@@ -64,7 +76,7 @@ struct Remembered {
 /// The last answers of one policy, by what decided them (see the module docs).
 #[derive(Debug)]
 pub struct Memo {
-    answers: Mutex<HashMap<Vec<u8>, Arc<Remembered>>>,
+    answers: Mutex<HashMap<Vec<u8>, Arc<Remembered>, foldhash::fast::RandomState>>,
     capacity: usize,
 }
 
@@ -75,9 +87,18 @@ impl Memo {
     /// is a plain [`review`].
     pub fn new(capacity: usize) -> Memo {
         Memo {
-            answers: Mutex::new(HashMap::with_capacity(capacity.min(1024))),
+            answers: Mutex::new(HashMap::with_capacity_and_hasher(
+                capacity.min(1024),
+                foldhash::fast::RandomState::default(),
+            )),
             capacity,
         }
+    }
+
+    /// The inputs `object` and `old`, ready for [`Memo::review`].
+    pub fn subject(&self, object: Value, old: Option<Value>) -> Subject {
+        let key = (self.capacity > 0).then(|| subject_key(&object, old.as_ref()));
+        Subject { object, old, key }
     }
 
     /// [`review`]'s answer, from memory when an alike request was answered
@@ -86,17 +107,17 @@ impl Memo {
     pub fn review(
         &self,
         uid: &str,
-        object: &Value,
-        old: Option<&Value>,
+        subject: &Subject,
         facts: &Facts,
         policy: &Policy,
         ceiling: Mode,
         on_error: OnError,
     ) -> Answer {
-        if self.capacity == 0 {
+        let (object, old) = (&subject.object, subject.old.as_ref());
+        let Some(subject_key) = subject.key.as_deref().filter(|_| self.capacity > 0) else {
             return Answer::of(review(uid, object, old, facts, policy, ceiling, on_error));
-        }
-        let key = key(object, old, facts, ceiling);
+        };
+        let key = key(subject_key, facts, ceiling);
         let found = self
             .answers
             .lock()
@@ -150,17 +171,25 @@ impl Memo {
     }
 }
 
-/// The inputs as bytes. JSON text never holds a raw NUL, so NUL-separated
+/// The objects as bytes. JSON text never holds a raw NUL, so NUL-separated
 /// parts cannot run into each other.
-fn key(object: &Value, old: Option<&Value>, facts: &Facts, ceiling: Mode) -> Vec<u8> {
+fn subject_key(object: &Value, old: Option<&Value>) -> Vec<u8> {
     let mut key = Vec::with_capacity(1024);
-    key.extend_from_slice(ceiling.as_str().as_bytes());
-    key.push(0);
     serde_json::to_writer(&mut key, object).expect("a Value serializes");
     key.push(0);
     if let Some(old) = old {
         serde_json::to_writer(&mut key, old).expect("a Value serializes");
     }
+    key
+}
+
+/// The inputs as bytes: the ceiling, the objects ([`subject_key`]) and the
+/// image facts, NUL-separated.
+fn key(subject_key: &[u8], facts: &Facts, ceiling: Mode) -> Vec<u8> {
+    let mut key = Vec::with_capacity(subject_key.len() + 512);
+    key.extend_from_slice(ceiling.as_str().as_bytes());
+    key.push(0);
+    key.extend_from_slice(subject_key);
     let mut images: Vec<_> = facts.iter().collect();
     images.sort_unstable_by(|a, b| a.0.cmp(b.0));
     for (image, facts) in images {

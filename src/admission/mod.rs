@@ -12,7 +12,9 @@
 //! in `audit` mode, so the audit log explains a patch as well as a report.
 
 mod memo;
+mod prepared;
 mod prune;
+mod recall;
 mod request;
 mod response;
 
@@ -24,10 +26,16 @@ use serde_json::Value;
 
 use crate::engine::{self, Finding, Held, Mode, Policy};
 use crate::image::Facts;
-pub use memo::{Answer, Memo};
+pub use memo::{Answer, Memo, Subject};
+pub use prepared::{Intake, Prepared, Target};
 pub use prune::{Pruned, Schema};
+pub use recall::{
+    MAX_BODY_BYTES as RECALL_MAX_BODY_BYTES, MAX_SHAPES as RECALL_MAX_SHAPES, MAX_TOTAL_BYTES as RECALL_MAX_TOTAL_BYTES,
+    Recall,
+};
 pub use request::{
-    API_VERSION, AdmissionRequest, DecodeError, GroupVersionKind, KIND, Operation, Skip, decode, decode_lean,
+    API_VERSION, AdmissionRequest, DecodeError, GroupVersionKind, KIND, Operation, Skip, UidSpan, decode, decode_lean,
+    decode_lean_spanned,
 };
 pub use response::{
     AdmissionResponse, Clipped, MAX_AUDIT_KEY, MAX_AUDIT_TOTAL_BYTES, MAX_AUDIT_VALUE_BYTES, MAX_WARNING_CHARS,

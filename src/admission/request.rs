@@ -9,10 +9,11 @@
 //! server holds. Every field not named here is skipped, so newer API servers
 //! can add fields freely.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use std::sync::Arc;
@@ -158,16 +159,18 @@ impl std::error::Error for DecodeError {}
 /// `Value`, or [`Pruned`] to the parts the webhook reads).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", bound = "O: Deserialize<'de>")]
-struct ReviewIn<O> {
+struct ReviewIn<'a, O> {
     api_version: Option<String>,
     kind: Option<String>,
-    request: Option<RequestIn<O>>,
+    #[serde(borrow)]
+    request: Option<RequestIn<'a, O>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", bound = "O: Deserialize<'de>")]
-struct RequestIn<O> {
-    uid: Option<String>,
+struct RequestIn<'a, O> {
+    #[serde(borrow)]
+    uid: Option<Uid<'a>>,
     kind: Option<GroupVersionKind>,
     operation: Option<String>,
     name: Option<String>,
@@ -178,9 +181,47 @@ struct RequestIn<O> {
     old_object: Option<O>,
 }
 
+/// Where `request.uid` sits in a body: the bytes between its quotes, which
+/// hold no escape (so they are the uid itself). Only decoding makes one: it
+/// is a fact about the body it came from, which
+/// [`super::Recall`] relies on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UidSpan(Range<usize>);
+
+impl UidSpan {
+    /// The byte range of the uid in its body.
+    pub fn range(&self) -> Range<usize> {
+        self.0.clone()
+    }
+}
+
+/// `request.uid`, borrowed from the body when written without escapes
+/// (serde's `Option<Cow<str>>` never borrows): where it sits is what
+/// [`UidSpan`] records.
+struct Uid<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Uid<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Uid<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Uid<'a>, E> {
+                Ok(Uid(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Uid<'a>, E> {
+                Ok(Uid(Cow::Owned(v.to_string())))
+            }
+        }
+        deserializer.deserialize_str(Visit(std::marker::PhantomData))
+    }
+}
+
 /// Decodes an AdmissionReview v1 request body, keeping `request.object` whole.
 pub fn decode(body: &[u8]) -> Result<AdmissionRequest, DecodeError> {
-    decode_as::<Value>(body)
+    decode_as::<Value>(body).map(|(request, _)| request)
 }
 
 /// Decodes an AdmissionReview v1 request body like [`decode`], keeping of
@@ -190,11 +231,22 @@ pub fn decode(body: &[u8]) -> Result<AdmissionRequest, DecodeError> {
 /// [`Pruned`]): the same bodies are accepted and rejected, with the same
 /// errors, and the answer is the same, for a fraction of the decoding work.
 pub fn decode_lean(body: &[u8], schema: &Arc<Schema>) -> Result<AdmissionRequest, DecodeError> {
+    decode_lean_spanned(body, schema).map(|(request, _)| request)
+}
+
+/// [`decode_lean`], also saying where the uid sits in `body` when it is
+/// written without escapes (as API servers write it).
+pub fn decode_lean_spanned(
+    body: &[u8],
+    schema: &Arc<Schema>,
+) -> Result<(AdmissionRequest, Option<UidSpan>), DecodeError> {
     schema.decode_with(|| decode_as::<Pruned>(body))
 }
 
-fn decode_as<O: DeserializeOwned + Into<Value>>(body: &[u8]) -> Result<AdmissionRequest, DecodeError> {
-    let review: ReviewIn<O> = match serde_json::from_slice(body) {
+fn decode_as<'a, O: Deserialize<'a> + Into<Value>>(
+    body: &'a [u8],
+) -> Result<(AdmissionRequest, Option<UidSpan>), DecodeError> {
+    let review: ReviewIn<'a, O> = match serde_json::from_slice(body) {
         Ok(review) => review,
         Err(_) => return Err(explain(body)),
     };
@@ -207,8 +259,20 @@ fn decode_as<O: DeserializeOwned + Into<Value>>(body: &[u8]) -> Result<Admission
     let request = review.request.ok_or(DecodeError::MissingRequest)?;
     let uid = request
         .uid
+        .map(|u| u.0)
         .filter(|u| !u.is_empty())
         .ok_or(DecodeError::MissingField("uid"))?;
+    let span = match &uid {
+        // A borrowed uid is a slice of `body`: its offset is where it sits.
+        Cow::Borrowed(slice) => {
+            let start = (slice.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
+            let end = start.wrapping_add(slice.len());
+            (start < end && end <= body.len() && body[start..end] == *slice.as_bytes())
+                .then_some(UidSpan(start..end))
+        }
+        Cow::Owned(_) => None,
+    };
+    let uid = uid.into_owned();
     let kind = request
         .kind
         .filter(|k| !k.kind.is_empty())
@@ -225,7 +289,7 @@ fn decode_as<O: DeserializeOwned + Into<Value>>(body: &[u8]) -> Result<Admission
     if old_object.as_ref().is_some_and(|o: &Value| !o.is_object()) {
         return Err(DecodeError::OldObjectNotAnObject);
     }
-    Ok(AdmissionRequest {
+    let request = AdmissionRequest {
         uid,
         kind,
         operation: Operation::parse(&operation),
@@ -235,14 +299,15 @@ fn decode_as<O: DeserializeOwned + Into<Value>>(body: &[u8]) -> Result<Admission
         dry_run: request.dry_run.unwrap_or(false),
         object,
         old_object,
-    })
+    };
+    Ok((request, span))
 }
 
 /// Decodes again, slowly, to say where the body went wrong. Only bad
 /// requests pay for tracking the field path.
 fn explain(body: &[u8]) -> DecodeError {
     let mut de = serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize::<_, ReviewIn<Value>>(&mut de) {
+    match serde_path_to_error::deserialize::<_, ReviewIn<'_, Value>>(&mut de) {
         Ok(_) => match de.end() {
             Err(e) => DecodeError::Json {
                 path: ".".into(),

@@ -195,7 +195,8 @@ pub(crate) fn same_as_remembered(
     for uid in ["u-first", "u \"quoted\" é"] {
         let fresh = admission::review(uid, object, old, facts, policy, ceiling, OnError::Allow);
         assert_eq!(fresh.response.to_json(), serde_json_encoding(&fresh.response));
-        let answer = memo.review(uid, object, old, facts, policy, ceiling, OnError::Allow);
+        let subject = memo.subject(object.clone(), old.cloned());
+        let answer = memo.review(uid, &subject, facts, policy, ceiling, OnError::Allow);
         assert_eq!(answer.body, fresh.response.to_json(), "the remembered answer's bytes");
         let remembered = &answer.verdict;
         assert_eq!(
