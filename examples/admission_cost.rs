@@ -108,10 +108,10 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bodies = with_new_uids(&body, 1024)?;
     let t = Instant::now();
     for i in 0..iterations {
-        let (uid, prepared) = intake.read(&bodies[i as usize % bodies.len()], &policy, &memo)?;
-        let target = prepared.target.as_ref().map_err(|_| "not inspected")?;
+        let read = intake.read(&bodies[i as usize % bodies.len()], &policy, &memo)?;
+        let target = read.prepared.target.as_ref().map_err(|_| "not inspected")?;
         let facts = resolver.resolve_now(&target.lookups.images);
-        let answer = memo.review(&uid, &target.subject, &facts, &policy, Mode::Fix, OnError::Allow);
+        let answer = memo.review(&read.uid, &target.subject, &facts, &policy, Mode::Fix, OnError::Allow);
         std::hint::black_box(answer.body);
     }
     println!("{:>22}: {:8.1} us", "total, recalled", per(t.elapsed()));

@@ -20,13 +20,15 @@
 # being sent to its answer's end). Over HTTP/1.1 h2load keeps one request in
 # flight per connection when it posts a body (its -d), so STREAMS is moot there.
 #
-# serve runs twice: with its answer memo (server.memoAnswers, 256 by
-# default) and with `memoAnswers: 0`. h2load sends one object again and
-# again, so with the memo every request after the first is answered from
-# memory: that is the best case (the Pods of one ReplicaSet reach mutating
+# serve runs twice: with its memo (server.memoAnswers, 256 by default) and
+# with `memoAnswers: 0`. h2load sends one body again and again, so with the
+# memo every request after the first is recalled (not decoded: the same
+# bytes, uid included, as an API server's retry or a burst of alike Pods
+# within one second sends them but for the uid) and answered from memory:
+# that is the best case (the Pods of one ReplicaSet reach mutating
 # admission alike: generateName, no name yet). The memo-off server is the
 # worst case (a stream of all-different objects), plus nothing: no key is
-# built. Rows "h2" / "h1" are the memo on, "h2-nomemo" / "h1-nomemo" off;
+# built, no body kept. Rows "h2" / "h1" are the memo on, "h2-nomemo" / "h1-nomemo" off;
 # each is paced at half of its own rate, the constant server with it.
 #
 # Pass 2 (examples/loadgen.rs, HTTPS/1.1): CHECK_REQUESTS requests to each

@@ -83,7 +83,10 @@ mod tests {
 
     impl Write for Recording {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.writes.lock().unwrap().push(String::from_utf8_lossy(buf).into_owned());
+            self.writes
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(buf).into_owned());
             self.stall.write(buf)
         }
 

@@ -208,6 +208,44 @@ async fn health_readiness_and_metrics() {
     }
 }
 
+/// Alike bodies are recalled and alike objects answered from memory — each
+/// answer with its own uid, and the route's ceiling still deciding — and
+/// `/metrics` counts both memos.
+#[tokio::test]
+async fn the_memo_recalls_alike_bodies_and_answers_and_counts_them() {
+    let server = TestServer::start(|_| {}).await;
+    let with_uid = |uid: &str| {
+        let mut review = fixture("pod-create");
+        review["request"]["uid"] = uid.into();
+        review
+    };
+    let (first, second) = (with_uid(&"1".repeat(36)), with_uid(&"2".repeat(36)));
+    let a = decode_like_api_server(&first, &server.post("/mutate", &first).await);
+    // The same body but its uid: not decoded again, and answered from memory.
+    let b = decode_like_api_server(&second, &server.post("/mutate", &second).await);
+    assert_eq!((a.patch.is_some(), &a.patch), (true, &b.patch));
+    // Another uid length: decoded again, the answer still from memory.
+    let short = with_uid("short");
+    decode_like_api_server(&short, &server.post("/mutate", &short).await);
+    // A recalled body on /audit is answered in audit mode: a memo miss.
+    let third = with_uid(&"3".repeat(36));
+    let audited = decode_like_api_server(&third, &server.post("/audit", &third).await);
+    assert!(audited.patch.is_none() && !audited.warnings.is_empty());
+    // Another object: neither memo knows it.
+    let mut other = with_uid(&"4".repeat(36));
+    other["request"]["object"]["metadata"]["name"] = "other-pod".into();
+    decode_like_api_server(&other, &server.post("/mutate", &other).await);
+    let metrics = server.metrics().await;
+    for line in [
+        "entrypoint_guard_memo_lookups_total{memo=\"decode\",result=\"hit\"} 2",
+        "entrypoint_guard_memo_lookups_total{memo=\"decode\",result=\"miss\"} 3",
+        "entrypoint_guard_memo_lookups_total{memo=\"answer\",result=\"hit\"} 2",
+        "entrypoint_guard_memo_lookups_total{memo=\"answer\",result=\"miss\"} 3",
+    ] {
+        assert!(metrics.contains(&format!("{line}\n")), "missing {line} in\n{metrics}");
+    }
+}
+
 /// Regression: the request metric's mode came from the configuration and
 /// the route, so an object annotated `mode: audit` under `/mutate` was
 /// counted as mode="fix" (and one annotated `fix` under a configured audit

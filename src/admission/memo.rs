@@ -41,6 +41,9 @@ pub struct Answer {
     pub verdict: Arc<Verdict>,
     /// The AdmissionReview response body, with the request's uid.
     pub body: Vec<u8>,
+    /// Whether a memo had it (`Some(true)`), had to work it out
+    /// (`Some(false)`), or was not asked.
+    pub memo_hit: Option<bool>,
 }
 
 impl Answer {
@@ -49,6 +52,7 @@ impl Answer {
         Answer {
             body: verdict.response.to_json(),
             verdict: Arc::new(verdict),
+            memo_hit: None,
         }
     }
 }
@@ -124,13 +128,17 @@ impl Memo {
             .expect("the memo's lock is never poisoned")
             .get(&key)
             .cloned();
+        let hit = found.is_some();
         let remembered = match found {
             Some(remembered) => remembered,
             None => {
                 let mut verdict = review("", object, old, facts, policy, ceiling, on_error);
                 if verdict.outcome == Outcome::Error {
                     verdict.response.uid = uid.to_string();
-                    return Answer::of(verdict);
+                    return Answer {
+                        memo_hit: Some(false),
+                        ..Answer::of(verdict)
+                    };
                 }
                 let body = verdict.response.to_json();
                 let tail = body
@@ -157,6 +165,7 @@ impl Memo {
         Answer {
             verdict: Arc::clone(&remembered.verdict),
             body,
+            memo_hit: Some(hit),
         }
     }
 

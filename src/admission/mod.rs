@@ -27,11 +27,11 @@ use serde_json::Value;
 use crate::engine::{self, Finding, Held, Mode, Policy};
 use crate::image::Facts;
 pub use memo::{Answer, Memo, Subject};
-pub use prepared::{Intake, Prepared, Target};
+pub use prepared::{Intake, Prepared, Read, Target};
 pub use prune::{Pruned, Schema};
 pub use recall::{
-    MAX_BODY_BYTES as RECALL_MAX_BODY_BYTES, MAX_SHAPES as RECALL_MAX_SHAPES, MAX_TOTAL_BYTES as RECALL_MAX_TOTAL_BYTES,
-    Recall,
+    MAX_BODY_BYTES as RECALL_MAX_BODY_BYTES, MAX_SHAPES as RECALL_MAX_SHAPES,
+    MAX_TOTAL_BYTES as RECALL_MAX_TOTAL_BYTES, Recall,
 };
 pub use request::{
     API_VERSION, AdmissionRequest, DecodeError, GroupVersionKind, KIND, Operation, Skip, UidSpan, decode, decode_lean,

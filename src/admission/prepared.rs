@@ -46,6 +46,17 @@ impl Prepared {
     }
 }
 
+/// A body read by [`Intake::read`].
+#[derive(Clone, Debug)]
+pub struct Read {
+    /// The request's uid.
+    pub uid: String,
+    /// The request, made ready.
+    pub prepared: Arc<Prepared>,
+    /// Whether it was recalled rather than decoded.
+    pub recalled: bool,
+}
+
 /// From request bodies to [`Prepared`] requests: decoded along the policy's
 /// schema, or recalled when an alike body was (see [`Recall`]).
 #[derive(Debug)]
@@ -67,9 +78,13 @@ impl Intake {
     /// The uid of `body` and the request it holds, made ready under
     /// `policy` (always the same one) for `memo`; or why it is not an
     /// AdmissionReview this webhook can answer.
-    pub fn read(&self, body: &[u8], policy: &Policy, memo: &Memo) -> Result<(String, Arc<Prepared>), DecodeError> {
-        if let Some(recalled) = self.recall.recall(body) {
-            return Ok(recalled);
+    pub fn read(&self, body: &[u8], policy: &Policy, memo: &Memo) -> Result<Read, DecodeError> {
+        if let Some((uid, prepared)) = self.recall.recall(body) {
+            return Ok(Read {
+                uid,
+                prepared,
+                recalled: true,
+            });
         }
         let (request, span) = decode_lean_spanned(body, &self.schema)?;
         let uid = request.uid.clone();
@@ -77,7 +92,16 @@ impl Intake {
         if let Some(span) = span {
             self.recall.remember(body, &span, Arc::clone(&prepared));
         }
-        Ok((uid, prepared))
+        Ok(Read {
+            uid,
+            prepared,
+            recalled: false,
+        })
+    }
+
+    /// Whether bodies are remembered at all (a capacity over 0).
+    pub fn recalls(&self) -> bool {
+        self.recall.capacity() > 0
     }
 
     /// How many bodies are remembered.

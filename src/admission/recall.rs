@@ -77,14 +77,19 @@ pub struct Recall<T> {
 
 impl<T> std::fmt::Debug for Recall<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recall").field("capacity", &self.capacity).finish_non_exhaustive()
+        f.debug_struct("Recall")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
     }
 }
 
 /// Whether `uid` can stand in a JSON string as it is, with the meaning it
 /// has: printable ASCII, no quote, no backslash; and not empty.
 fn plain_uid(uid: &[u8]) -> bool {
-    !uid.is_empty() && uid.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    !uid.is_empty()
+        && uid
+            .iter()
+            .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 impl<T> Recall<T> {
@@ -183,6 +188,11 @@ impl<T> Recall<T> {
         if let Some(old) = inner.entries.insert(hash, entry) {
             inner.bytes -= old.body.len();
         }
+    }
+
+    /// How many bodies it may remember.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// How many bodies are remembered.

@@ -267,8 +267,7 @@ fn decode_as<'a, O: Deserialize<'a> + Into<Value>>(
         Cow::Borrowed(slice) => {
             let start = (slice.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
             let end = start.wrapping_add(slice.len());
-            (start < end && end <= body.len() && body[start..end] == *slice.as_bytes())
-                .then_some(UidSpan(start..end))
+            (start < end && end <= body.len() && body[start..end] == *slice.as_bytes()).then_some(UidSpan(start..end))
         }
         Cow::Owned(_) => None,
     };

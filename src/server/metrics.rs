@@ -15,6 +15,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
 mod limits;
+mod memo;
 mod state;
 
 use super::histogram::AtomicHistogram;
@@ -173,6 +174,7 @@ pub struct Metrics {
     state: state::StateMetrics,
     transport: super::transport_metrics::TransportMetrics,
     limits: limits::LimitMetrics,
+    memo: memo::MemoMetrics,
 }
 
 impl Default for Metrics {
@@ -241,10 +243,12 @@ impl Metrics {
         let state = state::StateMetrics::register(&mut registry);
         let transport = super::transport_metrics::TransportMetrics::register(&mut registry);
         let limits = limits::LimitMetrics::register(&mut registry);
+        let memo = memo::MemoMetrics::register(&mut registry);
         Metrics {
             state,
             transport,
             limits,
+            memo,
             registry,
             requests,
             request_slots: (0..request_slots(kind_labels.len())).map(|_| OnceLock::new()).collect(),

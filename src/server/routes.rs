@@ -189,7 +189,11 @@ impl AppState {
                 "an AdmissionReview must be sent as Content-Type: application/json".into(),
             );
         }
-        let (uid, prepared) = match self.intake.read(&body, &self.policy, &self.memo) {
+        let admission::Read {
+            uid,
+            prepared,
+            recalled,
+        } = match self.intake.read(&body, &self.policy, &self.memo) {
             Ok(read) => read,
             Err(e) => {
                 self.metrics.rejected(route, Rejection::BadRequest);
@@ -217,6 +221,8 @@ impl AppState {
         self.metrics.findings(&verdict.findings);
         self.metrics.held(&verdict.held);
         self.metrics.clipped(verdict.response.clipped);
+        self.metrics
+            .memo(self.intake.recalls().then_some(recalled), answer.memo_hit);
         self.log(route, version, &uid, request, verdict, started);
         let mut response = Response::new(Body::from(answer.body));
         response

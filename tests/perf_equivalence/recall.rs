@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use entrypoint_guard::admission::{
-    DecodeError, Intake, Memo, Prepared, RECALL_MAX_BODY_BYTES, RECALL_MAX_SHAPES, Schema, decode_lean_spanned,
+    DecodeError, Intake, Memo, Prepared, RECALL_MAX_BODY_BYTES, RECALL_MAX_SHAPES, Read, Schema, decode_lean_spanned,
 };
 use entrypoint_guard::engine::{Kinds, Policy};
 
@@ -21,11 +21,11 @@ fn fresh(body: &[u8], schema: &Arc<Schema>, policy: &Policy, memo: &Memo) -> Res
     })
 }
 
-fn same(got: &Result<(String, Arc<Prepared>), DecodeError>, wanted: &Result<(String, Prepared), DecodeError>, what: &str) {
+fn same(got: &Result<Read, DecodeError>, wanted: &Result<(String, Prepared), DecodeError>, what: &str) {
     match (got, wanted) {
-        (Ok((uid, got)), Ok((wanted_uid, wanted))) => {
-            assert_eq!(uid, wanted_uid, "{what}: the uid");
-            assert_eq!(**got, *wanted, "{what}: the prepared request");
+        (Ok(got), Ok((wanted_uid, wanted))) => {
+            assert_eq!(got.uid, *wanted_uid, "{what}: the uid");
+            assert_eq!(*got.prepared, *wanted, "{what}: the prepared request");
         }
         (Err(got), Err(wanted)) => assert_eq!(got, wanted, "{what}: the error"),
         (got, wanted) => panic!("{what}: the intake gives {got:?}, a fresh decode {wanted:?}"),
@@ -48,17 +48,27 @@ pub(crate) fn same_when_recalled(body: &[u8], kinds: &Kinds, step: usize) -> usi
     let intake = Intake::new(Arc::clone(&schema), 8);
     let first = intake.read(body, &policy, &memo);
     same(&first, &fresh(body, &schema, &policy, &memo), "the body itself");
-    let Ok((_, first)) = first else {
+    let Ok(Read { prepared: first, .. }) = first else {
         return 0;
     };
     let span = decode_lean_spanned(body, &schema).unwrap().1;
-    assert_eq!(intake.remembered(), usize::from(span.is_some()), "remembered iff its uid is plain");
+    assert_eq!(
+        intake.remembered(),
+        usize::from(span.is_some()),
+        "remembered iff its uid is plain"
+    );
     let mut recalled = 0;
-    // Whether the intake recalled the first body's decode for `variant`.
+    // Whether the intake recalled a decode for `variant`: the first body's,
+    // or that of a variant read before it (one that decoded, with a plain
+    // uid of its own, is remembered too).
     let check = |variant: &[u8], what: &str| {
         let got = intake.read(variant, &policy, &memo);
         same(&got, &fresh(variant, &schema, &policy, &memo), what);
-        matches!(&got, Ok((_, got)) if Arc::ptr_eq(got, &first))
+        matches!(&got, Ok(read) if read.recalled)
+    };
+    let first_recalled = |variant: &[u8]| {
+        let read = intake.read(variant, &policy, &memo).unwrap();
+        read.recalled && Arc::ptr_eq(&read.prepared, &first)
     };
     let uid = span.map(|s| s.range());
     if let Some(uid) = uid.clone() {
@@ -67,7 +77,11 @@ pub(crate) fn same_when_recalled(body: &[u8], kinds: &Kinds, step: usize) -> usi
             let mut variant = body.to_vec();
             variant[uid.clone()].fill(fill);
             let what = format!("uid of {:?}", fill as char);
-            assert!(check(&variant, &what), "{what}: a plain uid of the same length is recalled");
+            assert!(
+                check(&variant, &what),
+                "{what}: a plain uid of the same length is recalled"
+            );
+            assert!(first_recalled(&variant), "{what}: from the first body");
             recalled += 1;
         }
         // Longer and shorter: decoded.
@@ -106,7 +120,11 @@ fn every_fixture_is_recalled_exactly() {
 fn an_escaped_uid_is_never_remembered() {
     let body = std::fs::read_to_string(format!("{FIXTURES}/pod-create.json")).unwrap();
     let uid = "b2b3dca4-1ed8-47f9-b4de-5d0db1224a06";
-    let escaped = body.replacen(&format!("\"{uid}\""), "\"\\u0062\\u0032b3dca4-1ed8-47f9-b4de-5d0db1224a06\"", 1);
+    let escaped = body.replacen(
+        &format!("\"{uid}\""),
+        "\"\\u0062\\u0032b3dca4-1ed8-47f9-b4de-5d0db1224a06\"",
+        1,
+    );
     assert_ne!(body, escaped);
     assert_eq!(same_when_recalled(escaped.as_bytes(), &Kinds::builtin(), 97), 0);
 }
@@ -140,8 +158,8 @@ fn the_recall_is_bounded() {
     let intake = Intake::new(Schema::builtin(), 64);
     for len in 1..=RECALL_MAX_SHAPES + 1 {
         let variant = [&body[..uid_at], "u".repeat(len).as_bytes(), &body[uid_at + 36..]].concat();
-        let (uid, _) = intake.read(&variant, &policy, &memo).unwrap();
-        assert_eq!(uid, "u".repeat(len));
+        let read = intake.read(&variant, &policy, &memo).unwrap();
+        assert_eq!(read.uid, "u".repeat(len));
         let expected = if len <= RECALL_MAX_SHAPES { len } else { 1 };
         assert_eq!(intake.remembered(), expected, "{len} uid lengths");
     }
