@@ -3,8 +3,9 @@
 //! `docker-registry` and the stand-in API server serving (and counting) the
 //! Secret GETs. The answer comes within the deadline; the registry sees
 //! lookups for no more than `registry.maxImagesPerAdmission` images, the API
-//! server no more than `registry.maxPullSecretsPerAdmission` Secret GETs,
-//! and the answer and `/metrics` say what was left out.
+//! server no more than `registry.maxPullSecretsPerAdmission` Secret GETs
+//! (and as many ServiceAccount GETs, for an object naming hundreds), and
+//! the answer and `/metrics` say what was left out.
 
 #[path = "support/audit.rs"]
 mod audit;
@@ -238,4 +239,47 @@ async fn a_pod_with_500_pull_secrets_and_200_images_is_answered_with_bounded_cal
         repos.len(),
         secret_gets.len()
     );
+}
+
+/// A custom kind may hold any number of pod specs, each naming its own
+/// ServiceAccount: at most `registry.maxPullSecretsPerAdmission` of them are
+/// read (the first ones, together), and `/metrics` says the bound bit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_max_pull_secrets_service_accounts_are_read_for_one_admission() {
+    use entrypoint_guard::image::LookupContext;
+    use entrypoint_guard::registry::CredentialSource;
+
+    let api = ApiServer::start(Behaviour::default());
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(api.kubeconfig(dir.path())).unwrap();
+    let kube_config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let max = Config::default().registry.max_pull_secrets_per_admission;
+    let credentials = KubeCredentials::new(kube::Client::try_from(kube_config).unwrap(), max);
+    // 300 pod specs, 200 distinct accounts (the first 100 named twice).
+    let ctx = LookupContext {
+        namespace: Some("demo".into()),
+        pull_secrets: Vec::new(),
+        service_accounts: (0..300).map(|i| format!("account-{}", i % 200)).collect(),
+    };
+    // None exists: the kubelet would find no pull secrets through them either.
+    assert!(credentials.credentials(&ctx).await.is_empty());
+    let read: BTreeSet<String> = api
+        .seen()
+        .into_iter()
+        .filter_map(|s| {
+            s.path
+                .strip_prefix("/api/v1/namespaces/demo/serviceaccounts/")
+                .map(str::to_string)
+        })
+        .collect();
+    let expected: BTreeSet<String> = (0..max).map(|i| format!("account-{i}")).collect();
+    assert_eq!(read, expected);
+    let limited = entrypoint_guard::registry::limit_metric()
+        .get_or_create(&entrypoint_guard::registry::LimitLabel {
+            limit: "service-accounts",
+        })
+        .get();
+    assert_eq!(limited, 1);
 }

@@ -72,7 +72,8 @@ pub struct RegistryConfig {
     #[serde(deserialize_with = "count_within::<1, 10_000, _, _>")]
     pub max_images_per_admission: usize,
     /// Pull-secret names read for one admission (the Pod's, then its
-    /// ServiceAccount's): one API server GET each; the others are not read.
+    /// ServiceAccount's), and ServiceAccounts read for one admission: one API
+    /// server GET each; the others are not read.
     #[serde(deserialize_with = "count_within::<1, 1000, _, _>")]
     pub max_pull_secrets_per_admission: usize,
 }

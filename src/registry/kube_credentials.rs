@@ -5,8 +5,10 @@
 //! ServiceAccount admission plugin adds them to Pods only), so both are read.
 //! RBAC: `get` on `secrets` and `serviceaccounts`, nothing else. Reads are
 //! cached briefly so a burst of admissions does not hammer the API server,
-//! and at most `registry.maxPullSecretsPerAdmission` names are read for one
-//! admission (one GET each), whatever the object lists.
+//! and at most `registry.maxPullSecretsPerAdmission` pull-secret names, and
+//! as many ServiceAccounts, are read for one admission (one GET each),
+//! whatever the object lists: a custom kind may hold any number of pod
+//! specs, each naming its own ServiceAccount.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,8 +126,27 @@ impl CredentialSource for KubeCredentials {
                     names.push(name.clone());
                 }
             }
+            let mut accounts: Vec<&String> = Vec::new();
+            let mut seen_accounts = std::collections::HashSet::new();
             for account in &ctx.service_accounts {
-                for name in self.account_secrets(namespace, account).await.iter() {
+                if seen_accounts.insert(account) {
+                    accounts.push(account);
+                }
+            }
+            if accounts.len() > self.max_secrets {
+                limits::count(Limit::ServiceAccounts);
+                tracing::warn!(
+                    namespace,
+                    named = accounts.len(),
+                    read = self.max_secrets,
+                    "more service accounts than registry.maxPullSecretsPerAdmission; the rest are not read"
+                );
+                accounts.truncate(self.max_secrets);
+            }
+            // Read together, kept in order: their names follow the Pod's own.
+            let reads = accounts.iter().map(|account| self.account_secrets(namespace, account));
+            for secrets in futures::future::join_all(reads).await {
+                for name in secrets.iter() {
                     if seen.insert(name.clone()) {
                         names.push(name.clone());
                     }

@@ -29,6 +29,8 @@ pub(crate) enum Limit {
     Images,
     /// An admission named more pull secrets than `registry.maxPullSecretsPerAdmission`.
     PullSecrets,
+    /// An admission named more ServiceAccounts than `registry.maxPullSecretsPerAdmission`.
+    ServiceAccounts,
 }
 
 impl Limit {
@@ -39,6 +41,7 @@ impl Limit {
             Limit::LookupRefused => "lookup-refused",
             Limit::Images => "images",
             Limit::PullSecrets => "pull-secrets",
+            Limit::ServiceAccounts => "service-accounts",
         }
     }
 }
@@ -46,7 +49,7 @@ impl Limit {
 /// The label of [`limit_metric`].
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LimitLabel {
-    /// `lookup-waited`, `lookup-refused`, `images` or `pull-secrets`.
+    /// `lookup-waited`, `lookup-refused`, `images`, `pull-secrets` or `service-accounts`.
     pub limit: &'static str,
 }
 

@@ -46,7 +46,8 @@ impl LimitMetrics {
         registry.register(
             "registry_limited",
             "Times a fan-out bound bit, by limit: lookup-waited (every registry lookup slot taken), lookup-refused \
-             (no slot before the deadline), images and pull-secrets (more per admission than allowed; the rest not read)",
+             (no slot before the deadline), images, pull-secrets and service-accounts (more per admission than allowed; \
+             the rest not read)",
             crate::registry::limit_metric().clone(),
         );
         let clipped = Family::<PartLabels, Counter>::default();
