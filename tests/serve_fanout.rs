@@ -91,6 +91,14 @@ fn registry_requests(registry: &registry::Registry) -> (BTreeSet<String>, usize)
     (repos, requests)
 }
 
+/// The names the API server was asked for under `prefix`, in order.
+fn gets_under(api: &ApiServer, prefix: &str) -> Vec<String> {
+    api.seen()
+        .into_iter()
+        .filter_map(|s| s.path.strip_prefix(prefix).map(str::to_string))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_with_500_pull_secrets_and_200_images_is_answered_with_bounded_calls() {
     let world = World::new();
@@ -167,15 +175,7 @@ async fn a_pod_with_500_pull_secrets_and_200_images_is_answered_with_bounded_cal
     assert!(requests <= max_images * 8, "{requests} registry requests");
 
     // The API server: at most maxPullSecretsPerAdmission Secret GETs, the Pod's first names.
-    let secret_gets: Vec<String> = api
-        .seen()
-        .into_iter()
-        .filter_map(|s| {
-            s.path
-                .strip_prefix("/api/v1/namespaces/demo/secrets/")
-                .map(str::to_string)
-        })
-        .collect();
+    let secret_gets = gets_under(&api, "/api/v1/namespaces/demo/secrets/");
     let expected: BTreeSet<String> = (0..max_secrets).map(|i| format!("regcred-{i}")).collect();
     assert_eq!(secret_gets.iter().cloned().collect::<BTreeSet<_>>(), expected);
     assert_eq!(secret_gets.len(), max_secrets);
@@ -265,14 +265,8 @@ async fn at_most_max_pull_secrets_service_accounts_are_read_for_one_admission() 
     };
     // None exists: the kubelet would find no pull secrets through them either.
     assert!(credentials.credentials(&ctx).await.is_empty());
-    let read: BTreeSet<String> = api
-        .seen()
+    let read: BTreeSet<String> = gets_under(&api, "/api/v1/namespaces/demo/serviceaccounts/")
         .into_iter()
-        .filter_map(|s| {
-            s.path
-                .strip_prefix("/api/v1/namespaces/demo/serviceaccounts/")
-                .map(str::to_string)
-        })
         .collect();
     let expected: BTreeSet<String> = (0..max).map(|i| format!("account-{i}")).collect();
     assert_eq!(read, expected);

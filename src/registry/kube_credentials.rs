@@ -133,16 +133,7 @@ impl CredentialSource for KubeCredentials {
                     accounts.push(account);
                 }
             }
-            if accounts.len() > self.max_secrets {
-                limits::count(Limit::ServiceAccounts);
-                tracing::warn!(
-                    namespace,
-                    named = accounts.len(),
-                    read = self.max_secrets,
-                    "more service accounts than registry.maxPullSecretsPerAdmission; the rest are not read"
-                );
-                accounts.truncate(self.max_secrets);
-            }
+            keep_first(&mut accounts, self.max_secrets, Limit::ServiceAccounts, namespace);
             // Read together, kept in order: their names follow the Pod's own.
             let reads = accounts.iter().map(|account| self.account_secrets(namespace, account));
             for secrets in futures::future::join_all(reads).await {
@@ -153,16 +144,7 @@ impl CredentialSource for KubeCredentials {
                 }
             }
             // The Pod's own names first, as the kubelet tries them.
-            if names.len() > self.max_secrets {
-                limits::count(Limit::PullSecrets);
-                tracing::warn!(
-                    namespace,
-                    named = names.len(),
-                    read = self.max_secrets,
-                    "more pull secrets than registry.maxPullSecretsPerAdmission; the rest are not read"
-                );
-                names.truncate(self.max_secrets);
-            }
+            keep_first(&mut names, self.max_secrets, Limit::PullSecrets, namespace);
             let reads = names.iter().map(|name| self.secret_credentials(namespace, name));
             futures::future::join_all(reads)
                 .await
@@ -170,6 +152,23 @@ impl CredentialSource for KubeCredentials {
                 .flat_map(|creds| creds.iter().cloned().collect::<Vec<_>>())
                 .collect()
         })
+    }
+}
+
+/// Keeps the first `max` of `list` (pull-secret names or ServiceAccounts),
+/// counting and logging the bite of `limit` when there are more.
+fn keep_first<T>(list: &mut Vec<T>, max: usize, limit: Limit, namespace: &str) {
+    if list.len() > max {
+        limits::count(limit);
+        tracing::warn!(
+            namespace,
+            limit = limit.as_str(),
+            named = list.len(),
+            read = max,
+            "more {} than registry.maxPullSecretsPerAdmission; the rest are not read",
+            limit.as_str().replace('-', " ")
+        );
+        list.truncate(max);
     }
 }
 
