@@ -23,8 +23,9 @@
 # serve runs twice: with its memo (server.memoAnswers, 256 by default) and
 # with `memoAnswers: 0`. h2load sends one body again and again, so with the
 # memo every request after the first is recalled (not decoded: the same
-# bytes, uid included, as an API server's retry or a burst of alike Pods
-# within one second sends them but for the uid) and answered from memory:
+# bytes, uid included; the Pods of one ReplicaSet differ in their uid, token
+# volume name and managed-field timestamps, which the recall allows) and
+# answered from memory:
 # that is the best case (the Pods of one ReplicaSet reach mutating
 # admission alike: generateName, no name yet). The memo-off server is the
 # worst case (a stream of all-different objects), plus nothing: no key is

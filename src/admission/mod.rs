@@ -30,11 +30,11 @@ pub use memo::{Answer, Memo, Subject};
 pub use prepared::{Intake, Prepared, Read, Target};
 pub use prune::{Pruned, Schema};
 pub use recall::{
-    MAX_BODY_BYTES as RECALL_MAX_BODY_BYTES, MAX_SHAPES as RECALL_MAX_SHAPES,
+    MAX_BODY_BYTES as RECALL_MAX_BODY_BYTES, MAX_PER_LENGTH as RECALL_MAX_PER_LENGTH,
     MAX_TOTAL_BYTES as RECALL_MAX_TOTAL_BYTES, Recall,
 };
 pub use request::{
-    API_VERSION, AdmissionRequest, DecodeError, GroupVersionKind, KIND, Operation, Skip, UidSpan, decode, decode_lean,
+    API_VERSION, AdmissionRequest, DecodeError, GroupVersionKind, KIND, Operation, Skip, Spans, decode, decode_lean,
     decode_lean_spanned,
 };
 pub use response::{

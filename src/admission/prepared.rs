@@ -86,11 +86,11 @@ impl Intake {
                 recalled: true,
             });
         }
-        let (request, span) = decode_lean_spanned(body, &self.schema)?;
+        let (request, spans) = decode_lean_spanned(body, &self.schema)?;
         let uid = request.uid.clone();
         let prepared = Arc::new(Prepared::new(request, policy, memo));
-        if let Some(span) = span {
-            self.recall.remember(body, &span, Arc::clone(&prepared));
+        if let Some(spans) = spans {
+            self.recall.remember(body, &spans, Arc::clone(&prepared));
         }
         Ok(Read {
             uid,

@@ -72,6 +72,28 @@ static BUILTIN: LazyLock<Arc<Schema>> = LazyLock::new(|| Arc::new(Schema::of(&Ki
 thread_local! {
     /// The schema [`Pruned`] decodes with on this thread, when not the built-in one.
     static CURRENT: RefCell<Option<Arc<Schema>>> = const { RefCell::new(None) };
+    /// Where the strings the decode skipped sit (address, length), while
+    /// [`skipped_strings`] collects them.
+    static SKIPPED: RefCell<Option<Vec<(usize, usize)>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (which decodes [`Pruned`] values from one body) and also returns
+/// the address and length of every string it only validated — read without
+/// escapes straight from the body, inside a skipped value, so its content
+/// decides nothing — for [`super::Recall`].
+pub(super) fn skipped_strings<R>(f: impl FnOnce() -> R) -> (R, Vec<(usize, usize)>) {
+    struct Stop;
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            SKIPPED.with(|s| s.borrow_mut().take());
+        }
+    }
+    SKIPPED.with(|s| *s.borrow_mut() = Some(Vec::new()));
+    let stop = Stop;
+    let out = f();
+    let spans = SKIPPED.with(|s| s.borrow_mut().take()).unwrap_or_default();
+    drop(stop);
+    (out, spans)
 }
 
 impl Schema {
@@ -355,6 +377,17 @@ impl<'de> Visitor<'de> for Validate {
     }
 
     fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<(), E> {
+        if !v.is_empty() {
+            SKIPPED.with(|s| {
+                if let Some(spans) = s.borrow_mut().as_mut() {
+                    spans.push((v.as_ptr() as usize, v.len()));
+                }
+            });
+        }
         Ok(())
     }
 

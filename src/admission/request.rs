@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use std::sync::Arc;
 
-use super::prune::{Pruned, Schema};
+use super::prune::{Pruned, Schema, skipped_strings};
 use crate::engine::Kinds;
 
 /// The only AdmissionReview version served (and answered).
@@ -181,23 +181,41 @@ struct RequestIn<'a, O> {
     old_object: Option<O>,
 }
 
-/// Where `request.uid` sits in a body: the bytes between its quotes, which
-/// hold no escape (so they are the uid itself). Only decoding makes one: it
-/// is a fact about the body it came from, which
+/// Where the bytes of a body sit that decide nothing but the uid: the
+/// content of `request.uid`'s string, and of every string the lean decode
+/// only validated (inside a skipped value: a managed field's timestamp, a
+/// volume's name), each read straight from the body, without escapes. Only
+/// decoding makes one: it is a fact about the body it came from, which
 /// [`super::Recall`] relies on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UidSpan(Range<usize>);
+pub struct Spans {
+    uid: Range<usize>,
+    skipped: Vec<Range<usize>>,
+}
 
-impl UidSpan {
+impl Spans {
     /// The byte range of the uid in its body.
-    pub fn range(&self) -> Range<usize> {
-        self.0.clone()
+    pub fn uid(&self) -> Range<usize> {
+        self.uid.clone()
     }
+
+    /// The byte ranges of the skipped strings, in order.
+    pub fn skipped(&self) -> &[Range<usize>] {
+        &self.skipped
+    }
+}
+
+/// The range of the `len` bytes at `address` within `body`, when they are a
+/// part of it.
+fn within(body: &[u8], address: usize, len: usize) -> Option<Range<usize>> {
+    let start = address.checked_sub(body.as_ptr() as usize)?;
+    let end = start.checked_add(len)?;
+    (start < end && end <= body.len()).then_some(start..end)
 }
 
 /// `request.uid`, borrowed from the body when written without escapes
 /// (serde's `Option<Cow<str>>` never borrows): where it sits is what
-/// [`UidSpan`] records.
+/// [`Spans`] records.
 struct Uid<'a>(Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Uid<'a> {
@@ -234,18 +252,30 @@ pub fn decode_lean(body: &[u8], schema: &Arc<Schema>) -> Result<AdmissionRequest
     decode_lean_spanned(body, schema).map(|(request, _)| request)
 }
 
-/// [`decode_lean`], also saying where the uid sits in `body` when it is
-/// written without escapes (as API servers write it).
+/// [`decode_lean`], also saying where the bytes that decide nothing but the
+/// uid sit in `body` ([`Spans`]), when the uid is written without escapes
+/// (as API servers write it).
 pub fn decode_lean_spanned(
     body: &[u8],
     schema: &Arc<Schema>,
-) -> Result<(AdmissionRequest, Option<UidSpan>), DecodeError> {
-    schema.decode_with(|| decode_as::<Pruned>(body))
+) -> Result<(AdmissionRequest, Option<Spans>), DecodeError> {
+    let (decoded, skipped) = schema.decode_with(|| skipped_strings(|| decode_as::<Pruned>(body)));
+    let (request, uid) = decoded?;
+    let spans = uid.map(|uid| Spans {
+        uid,
+        skipped: skipped
+            .into_iter()
+            .filter_map(|(address, len)| within(body, address, len))
+            .collect(),
+    });
+    Ok((request, spans))
 }
 
+/// Decodes `body`, with `request.object` read as `O`; also returns where
+/// the uid sits, when it is borrowed from the body.
 fn decode_as<'a, O: Deserialize<'a> + Into<Value>>(
     body: &'a [u8],
-) -> Result<(AdmissionRequest, Option<UidSpan>), DecodeError> {
+) -> Result<(AdmissionRequest, Option<Range<usize>>), DecodeError> {
     let review: ReviewIn<'a, O> = match serde_json::from_slice(body) {
         Ok(review) => review,
         Err(_) => return Err(explain(body)),
@@ -263,12 +293,8 @@ fn decode_as<'a, O: Deserialize<'a> + Into<Value>>(
         .filter(|u| !u.is_empty())
         .ok_or(DecodeError::MissingField("uid"))?;
     let span = match &uid {
-        // A borrowed uid is a slice of `body`: its offset is where it sits.
-        Cow::Borrowed(slice) => {
-            let start = (slice.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
-            let end = start.wrapping_add(slice.len());
-            (start < end && end <= body.len() && body[start..end] == *slice.as_bytes()).then_some(UidSpan(start..end))
-        }
+        // A borrowed uid is a slice of `body`: its address says where it sits.
+        Cow::Borrowed(slice) => within(body, slice.as_ptr() as usize, slice.len()),
         Cow::Owned(_) => None,
     };
     let uid = uid.into_owned();

@@ -80,7 +80,8 @@ pub struct ServerConfig {
     /// How many answers `serve` remembers by what decided them (alike objects,
     /// such as the Pods of one ReplicaSet, are answered from memory), and how
     /// many request bodies it remembers the decode of (a body equal to one of
-    /// them but for its uid is not decoded again; at most 4 MiB of bodies);
+    /// them but for its uid and the strings the decode skips, as the Pods of
+    /// one ReplicaSet are, is not decoded again; at most 4 MiB of bodies);
     /// 0 turns both off.
     #[serde(deserialize_with = "count_within::<0, 65_536, _, _>")]
     pub memo_answers: usize,

@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use entrypoint_guard::admission::{
-    DecodeError, Intake, Memo, Prepared, RECALL_MAX_BODY_BYTES, RECALL_MAX_SHAPES, Read, Schema, decode_lean_spanned,
+    DecodeError, Intake, Memo, Prepared, RECALL_MAX_BODY_BYTES, RECALL_MAX_PER_LENGTH, Read, Schema,
+    decode_lean_spanned,
 };
 use entrypoint_guard::engine::{Kinds, Policy};
 
@@ -51,10 +52,10 @@ pub(crate) fn same_when_recalled(body: &[u8], kinds: &Kinds, step: usize) -> usi
     let Ok(Read { prepared: first, .. }) = first else {
         return 0;
     };
-    let span = decode_lean_spanned(body, &schema).unwrap().1;
+    let spans = decode_lean_spanned(body, &schema).unwrap().1;
     assert_eq!(
         intake.remembered(),
-        usize::from(span.is_some()),
+        usize::from(spans.is_some()),
         "remembered iff its uid is plain"
     );
     let mut recalled = 0;
@@ -70,7 +71,7 @@ pub(crate) fn same_when_recalled(body: &[u8], kinds: &Kinds, step: usize) -> usi
         let read = intake.read(variant, &policy, &memo).unwrap();
         read.recalled && Arc::ptr_eq(&read.prepared, &first)
     };
-    let uid = span.map(|s| s.range());
+    let uid = spans.map(|s| s.uid());
     if let Some(uid) = uid.clone() {
         // Other plain uids of the same length: recalled.
         for fill in [b'0', b'z', b'-', b' ', b'~'] {
@@ -129,6 +130,43 @@ fn an_escaped_uid_is_never_remembered() {
     assert_eq!(same_when_recalled(escaped.as_bytes(), &Kinds::builtin(), 97), 0);
 }
 
+/// Two Pods of one ReplicaSet as an API server sends them: another uid,
+/// another projected token volume name (`kube-api-access-` and five random
+/// characters, in `volumes` and each `volumeMounts`), another second in
+/// the managed fields. Recalled, and alike to a fresh decode.
+#[test]
+fn the_pods_of_one_replicaset_are_recalled() {
+    let body = std::fs::read_to_string(format!("{FIXTURES}/pod-create-owned-by-replicaset.json")).unwrap();
+    let request = decode_lean_spanned(body.as_bytes(), &Schema::builtin()).unwrap().0;
+    let volume = body
+        .find("kube-api-access-")
+        .map(|at| &body[at..at + "kube-api-access-".len() + 5])
+        .unwrap();
+    let time = body.find("\"time\": \"").map(|at| &body[at + 9..at + 9 + 20]).unwrap();
+    assert!(time.ends_with('Z'), "{time}");
+    let sibling = body
+        .replace(&request.uid, "0f4e2b6a-7c1d-4e55-9a3b-2d8c6f1e0b97")
+        .replace(volume, "kube-api-access-q7x2m")
+        .replace(time, "2026-12-02T04:08:14Z");
+    assert_eq!(sibling.len(), body.len());
+    let policy = Policy::default();
+    let memo = Memo::new(8);
+    let intake = Intake::new(Schema::builtin(), 8);
+    assert!(!intake.read(body.as_bytes(), &policy, &memo).unwrap().recalled);
+    let read = intake.read(sibling.as_bytes(), &policy, &memo);
+    same(
+        &read,
+        &fresh(sibling.as_bytes(), &Schema::builtin(), &policy, &memo),
+        "a sibling Pod",
+    );
+    let read = read.unwrap();
+    assert!(read.recalled, "a sibling Pod is recalled");
+    assert_eq!(read.uid, "0f4e2b6a-7c1d-4e55-9a3b-2d8c6f1e0b97");
+    // Its image changed (a kept string): decoded.
+    let other_image = sibling.replacen("registry.example/", "registry.exampl3/", 1);
+    assert!(!intake.read(other_image.as_bytes(), &policy, &memo).unwrap().recalled);
+}
+
 #[test]
 fn the_recall_is_bounded() {
     let policy = Policy::default();
@@ -154,15 +192,25 @@ fn the_recall_is_bounded() {
         intake.read(body, &policy, &memo).unwrap();
         assert_eq!(intake.remembered(), [1, 2, 3, 1][i]);
     }
-    // At most RECALL_MAX_SHAPES uid positions: another one starts over.
+    // At most RECALL_MAX_PER_LENGTH bodies of one length: the oldest goes.
     let intake = Intake::new(Schema::builtin(), 64);
-    for len in 1..=RECALL_MAX_SHAPES + 1 {
-        let variant = [&body[..uid_at], "u".repeat(len).as_bytes(), &body[uid_at + 36..]].concat();
-        let read = intake.read(&variant, &policy, &memo).unwrap();
-        assert_eq!(read.uid, "u".repeat(len));
-        let expected = if len <= RECALL_MAX_SHAPES { len } else { 1 };
-        assert_eq!(intake.remembered(), expected, "{len} uid lengths");
+    let names: Vec<Vec<u8>> = (0..=RECALL_MAX_PER_LENGTH)
+        .map(|i| {
+            let text = String::from_utf8(body.clone()).unwrap();
+            text.replace("\"app-pod\"", &format!("\"app-po{i}\"")).into_bytes()
+        })
+        .collect();
+    for body in &names {
+        assert!(!intake.read(body, &policy, &memo).unwrap().recalled);
     }
+    assert_eq!(intake.remembered(), RECALL_MAX_PER_LENGTH);
+    let again = |body: &Vec<u8>| {
+        let mut body = body.clone();
+        body[uid_at] = b'z';
+        intake.read(&body, &policy, &memo).unwrap().recalled
+    };
+    assert!(!again(&names[0]), "the oldest of one length is gone");
+    assert!(again(&names[RECALL_MAX_PER_LENGTH]), "the newest is kept");
     // Nothing at all with a capacity of 0.
     let intake = Intake::new(Schema::builtin(), 0);
     intake.read(&body, &policy, &memo).unwrap();
