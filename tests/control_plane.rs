@@ -182,6 +182,10 @@ async fn suite(bin: &Path) {
             Box::pin(controllers::deployment_chain(s)),
         ),
         (
+            "the_pods_of_one_replicaset_are_recalled_not_decoded",
+            Box::pin(controllers::sibling_pods_are_recalled(s)),
+        ),
+        (
             "storm_deployment_admitted_unfixed_then_its_replicaset_deleted",
             Box::pin(controllers::storm(s)),
         ),

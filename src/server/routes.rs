@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use futures::FutureExt;
 
 use super::metrics::{Metrics, Rejection, Route};
-use crate::admission::{self, AdmissionRequest, Answer, Intake, Memo, OnError, Target, Verdict};
+use crate::admission::{self, Answer, Intake, Memo, OnError, Read, Target};
 use crate::config::{Config, Span};
 use crate::engine::{Finding, Policy};
 use crate::image::{Facts, Resolver};
@@ -189,11 +189,7 @@ impl AppState {
                 "an AdmissionReview must be sent as Content-Type: application/json".into(),
             );
         }
-        let admission::Read {
-            uid,
-            prepared,
-            recalled,
-        } = match self.intake.read(&body, &self.policy, &self.memo) {
+        let read = match self.intake.read(&body, &self.policy, &self.memo) {
             Ok(read) => read,
             Err(e) => {
                 self.metrics.rejected(route, Rejection::BadRequest);
@@ -202,13 +198,13 @@ impl AppState {
             }
         };
         drop(body);
-        let request = &prepared.request;
+        let (uid, request) = (read.uid.as_str(), &read.prepared.request);
         let timeout = query_timeout(query).unwrap_or(self.default_timeout);
-        let answer = match &prepared.target {
-            Ok(target) => self.inspect(route, &uid, target, timeout).await,
+        let answer = match &read.prepared.target {
+            Ok(target) => self.inspect(route, uid, target, timeout).await,
             Err(skip) => {
                 tracing::debug!(uid, skip = skip.as_str(), "admission request not inspected");
-                Answer::of(admission::untouched(&uid))
+                Answer::of(admission::untouched(uid))
             }
         };
         let verdict = &*answer.verdict;
@@ -222,8 +218,8 @@ impl AppState {
         self.metrics.held(&verdict.held);
         self.metrics.clipped(verdict.response.clipped);
         self.metrics
-            .memo(self.intake.recalls().then_some(recalled), answer.memo_hit);
-        self.log(route, version, &uid, request, verdict, started);
+            .memo(self.intake.recalls().then_some(read.recalled), answer.memo_hit);
+        self.log(route, version, &read, &answer, started);
         let mut response = Response::new(Body::from(answer.body));
         response
             .headers_mut()
@@ -295,15 +291,8 @@ impl AppState {
     /// and then a tenth escaping the findings' messages (~1.2 KB for a Pod
     /// of three containers) into one line, character by character. The
     /// messages are in the answer's warnings and audit annotations already.
-    fn log(
-        &self,
-        route: Route,
-        version: Version,
-        uid: &str,
-        request: &AdmissionRequest,
-        verdict: &Verdict,
-        started: Instant,
-    ) {
+    fn log(&self, route: Route, version: Version, read: &Read, answer: &Answer, started: Instant) {
+        let (uid, request, verdict) = (read.uid.as_str(), &read.prepared.request, &*answer.verdict);
         let namespace = request.namespace.as_deref().unwrap_or("");
         let kind = request.kind.kind.as_str();
         let name = request.name.as_deref().unwrap_or("");
@@ -349,6 +338,9 @@ impl AppState {
             outcome = verdict.outcome.as_str(),
             // Whether the API server kept its HTTP/2 connection (`HTTP/2.0`) or fell back.
             http_version = ?version,
+            // Whether the body's decode was recalled, the answer remembered.
+            recalled = read.recalled,
+            from_memory = answer.memo_hit.unwrap_or(false),
             micros = started.elapsed().as_micros() as u64,
             "admission answered"
         );

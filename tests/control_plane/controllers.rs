@@ -220,3 +220,45 @@ async fn job_from_cronjob(s: &Suite, ns: &str, cronjob: &str, job: &str) -> (Val
     .unwrap_or_else(|e| panic!("{e}"));
     (job, pod)
 }
+
+/// The Pods a ReplicaSet creates reach the webhook alike but for their uid,
+/// their projected token volume's random name and their managed fields'
+/// timestamps, as the real API server writes them: all but the first
+/// (and any sent at the same moment as it) are recalled rather than
+/// decoded, answered from memory, and fixed like the first.
+pub async fn sibling_pods_are_recalled(s: &Suite) {
+    let ns = "siblings";
+    let replicas = 4;
+    namespaces::create(s, ns, Some("fix")).await;
+    Rollout::create(s, ns, deployment("web", replicas)).await;
+    let pods_path = kind("Pod").list_path(Some(ns));
+    let pods = wait_for("the Deployment's Pods", Duration::from_secs(60), || async {
+        let (pods, _) = s.api.list(&pods_path).await;
+        Ok((pods.len() == replicas as usize).then_some(pods))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    for pod in &pods {
+        assert_fixed(pod, "a sibling Pod");
+    }
+    let lines = wait_for("the webhook's lines for the Pods", Duration::from_secs(30), || async {
+        let lines: Vec<Value> = crate::guard_process::events_of(&s.webhook_log)
+            .into_iter()
+            .filter(|e| {
+                e["message"] == "admission answered"
+                    && e["namespace"] == ns
+                    && e["kind"] == "Pod"
+                    && e["operation"] == "CREATE"
+            })
+            .collect();
+        Ok((lines.len() >= replicas as usize).then_some(lines))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let recalled: Vec<&Value> = lines.iter().filter(|l| l["recalled"] == true).collect();
+    assert!(!recalled.is_empty(), "no sibling Pod was recalled: {lines:#?}");
+    for line in &recalled {
+        assert_eq!(line["from_memory"], true, "a recalled Pod answered from memory: {line}");
+    }
+    eprintln!("{} of {} sibling Pod CREATEs recalled", recalled.len(), lines.len());
+}
