@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::memo::{Memo, Subject};
 use super::prune::Schema;
 use super::recall::Recall;
-use super::request::{AdmissionRequest, DecodeError, Skip, decode_lean_spanned};
+use super::request::{AdmissionRequest, DecodeError, Skip, decode_lean, decode_lean_spanned};
 use crate::engine::{self, Lookups, Policy};
 
 /// A request made ready for the engine (see the module docs).
@@ -86,7 +86,12 @@ impl Intake {
                 recalled: true,
             });
         }
-        let (request, spans) = decode_lean_spanned(body, &self.schema)?;
+        // Spans are collected only to be remembered.
+        let (request, spans) = if self.recalls() {
+            decode_lean_spanned(body, &self.schema)?
+        } else {
+            (decode_lean(body, &self.schema)?, None)
+        };
         let uid = request.uid.clone();
         let prepared = Arc::new(Prepared::new(request, policy, memo));
         if let Some(spans) = spans {
