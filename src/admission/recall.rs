@@ -40,7 +40,7 @@ use super::request::Spans;
 
 /// The largest body kept: a Pod is a few to some tens of KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// The most body bytes kept in all.
+/// The most bytes of bodies (and of their spans) kept in all.
 pub const MAX_TOTAL_BYTES: usize = 4 * 1024 * 1024;
 /// The most bodies of one length kept: a body is compared with each.
 pub const MAX_PER_LENGTH: usize = 8;
@@ -163,8 +163,10 @@ impl<T> Recall<T> {
             uid: uid_at,
             value,
         });
+        // The spans count too: a body of many short strings has thousands.
+        let size = body.len() + std::mem::size_of_val(&*entry.holes);
         let mut inner = self.inner.write().expect("the recall's lock is never poisoned");
-        if inner.entries >= self.capacity || inner.bytes + body.len() > MAX_TOTAL_BYTES {
+        if inner.entries >= self.capacity || inner.bytes + size > MAX_TOTAL_BYTES {
             inner.by_length.clear();
             inner.entries = 0;
             inner.bytes = 0;
@@ -179,11 +181,11 @@ impl<T> Recall<T> {
             && let Some(oldest) = alike.pop_front()
         {
             *entries -= 1;
-            *bytes -= oldest.body.len();
+            *bytes -= oldest.body.len() + std::mem::size_of_val(&*oldest.holes);
         }
         alike.push_back(entry);
         *entries += 1;
-        *bytes += body.len();
+        *bytes += size;
     }
 
     /// How many bodies it may remember.
