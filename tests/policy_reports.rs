@@ -345,3 +345,60 @@ async fn the_background_audit_writes_reports_each_cycle() {
         );
     }
 }
+
+/// A shared buffer the log lines of the test's thread go to.
+#[derive(Clone, Default)]
+struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// With neither report API served, `serve`'s background audit says so once
+/// in its log, not once a cycle, and keeps auditing (metrics only).
+#[tokio::test]
+async fn no_report_api_is_said_once_however_many_cycles() {
+    let lines = Lines::default();
+    let writer = lines.clone();
+    // This runtime has one thread, so the audit task logs through this subscriber.
+    let _log = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let api = server(&[]);
+    let client = entrypoint_guard::cluster::connect(Some(&api.kubeconfig(dir.path())), Some("stand-in"))
+        .await
+        .unwrap();
+    let resolver: Arc<dyn Resolver> = Arc::new(OfflineResolver::new(images_facts(dir.path())));
+    let metrics = Arc::new(entrypoint_guard::server::metrics::Metrics::new(&Default::default()));
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let audit = BackgroundAudit {
+        client,
+        interval: Duration::from_millis(20),
+        reports: Some(ReportOptions { passes: false }),
+    };
+    let task = audit.spawn(resolver, Default::default(), metrics, stop);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while api.seen().iter().filter(|s| s.path == DEPLOYMENTS).count() < 4 {
+        assert!(Instant::now() < deadline, "no four cycles in 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop_tx.send(true).unwrap();
+    task.await.unwrap();
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let said = text
+        .matches("neither openreports.io/v1alpha1 nor wgpolicyk8s.io/v1alpha2 is served")
+        .count();
+    assert_eq!(said, 1, "{text}");
+    assert!(api.applied().is_empty());
+}

@@ -249,7 +249,9 @@ pub fn decode(body: &[u8]) -> Result<AdmissionRequest, DecodeError> {
 /// [`Pruned`]): the same bodies are accepted and rejected, with the same
 /// errors, and the answer is the same, for a fraction of the decoding work.
 pub fn decode_lean(body: &[u8], schema: &Arc<Schema>) -> Result<AdmissionRequest, DecodeError> {
-    schema.decode_with(|| decode_as::<Pruned>(body)).map(|(request, _)| request)
+    schema
+        .decode_with(|| decode_as::<Pruned>(body))
+        .map(|(request, _)| request)
 }
 
 /// [`decode_lean`], also saying where the bytes that decide nothing but the
