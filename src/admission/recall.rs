@@ -18,10 +18,9 @@
 //! only validated (inside a skipped value), each read without escapes. A
 //! new body of the same length, equal outside those spans, and holding in
 //! each of them the same bytes or only printable ASCII other than `"` and
-//! `\`, reads as the
-//! same tokens but those strings: it is valid JSON with the same structure;
-//! the skipped strings still pass validation and still decide nothing; and
-//! the uid (not empty: same length) is the new one. So it decodes to the
+//! `\`, reads as the same tokens but those strings: it is valid JSON with
+//! the same structure; the skipped strings still pass validation and still
+//! decide nothing; and the uid (not empty: same length) is the new one. So it decodes to the
 //! same request with the new uid, and fails no check the first passed.
 //! Anything else is decoded as usual. `tests/perf_equivalence` checks this
 //! against fresh decodes of changed bodies.
