@@ -1,5 +1,7 @@
 //! Findings: what the engine found, where, why, and what it changes.
 
+use std::borrow::Cow;
+
 use json_patch::PatchOperation;
 use serde::Serialize;
 
@@ -161,8 +163,11 @@ impl Finding {
     /// A one-line summary under 120 characters, for admission warnings.
     pub fn summary(&self) -> String {
         const MAX: usize = 119;
-        let done = |applied: &str, proposed: &str| if self.applied { applied } else { proposed }.to_string();
-        let what = match (self.rule, self.fix) {
+        // Built once into one buffer: every admission answer warns with it.
+        let done = |applied: &'static str, proposed: &'static str| {
+            Cow::Borrowed(if self.applied { applied } else { proposed })
+        };
+        let what: Cow<'static, str> = match (self.rule, self.fix) {
             (Rule::CommandBypassesWrapper, Some(Fix::Args)) => done(
                 "moved command into args so chalk runs it",
                 "command bypasses chalk: move it into args",
@@ -176,12 +181,12 @@ impl Finding {
                     let digest = after.rsplit_once('@').map_or("", |(_, d)| d);
                     let short = clip(digest, 19);
                     if self.applied {
-                        format!("image pinned to {short}")
+                        Cow::Owned(format!("image pinned to {short}"))
                     } else {
-                        format!("image would pin to {short}")
+                        Cow::Owned(format!("image would pin to {short}"))
                     }
                 }
-                _ => "image pinned".to_string(),
+                _ => "image pinned".into(),
             },
             (Rule::PreferredFixWrong, _) => {
                 "command bypasses chalk; configured args fix is wrong here, use prepend".into()
@@ -198,21 +203,34 @@ impl Finding {
                 None => "not patched".into(),
             },
         };
-        let what = if self.unchanged {
-            format!("{what} (unchanged by this update)")
-        } else {
-            what
-        };
+        const UNCHANGED: &str = " (unchanged by this update)";
+        let what_chars = what.chars().count() + if self.unchanged { UNCHANGED.len() } else { 0 };
+        let mut line = String::with_capacity(MAX + 8);
         // The container name gets whatever room the message leaves.
-        let line = match &self.container {
+        match &self.container {
             Some(c) => {
-                let fixed = "entrypoint-guard: container \"\": ".len() + what.chars().count();
+                const HEAD: &str = "entrypoint-guard: container \"";
+                let fixed = HEAD.len() + "\": ".len() + what_chars;
                 let room = MAX.saturating_sub(fixed).max(8);
-                format!("entrypoint-guard: container \"{}\": {what}", clip(&c.name, room))
+                line.push_str(HEAD);
+                if c.name.chars().count() <= room {
+                    line.push_str(&c.name);
+                } else {
+                    line.push_str(&clip(&c.name, room));
+                }
+                line.push_str("\": ");
             }
-            None => format!("entrypoint-guard: object: {what}"),
-        };
-        clip(&line, MAX)
+            None => line.push_str("entrypoint-guard: object: "),
+        }
+        line.push_str(&what);
+        if self.unchanged {
+            line.push_str(UNCHANGED);
+        }
+        if line.chars().count() <= MAX {
+            line
+        } else {
+            clip(&line, MAX)
+        }
     }
 }
 
@@ -264,9 +282,15 @@ pub(crate) fn clip(s: &str, max: usize) -> String {
 
 /// A JSON pointer as a field path: `/spec/containers/0` → `spec.containers[0]`.
 pub(crate) fn field_path(pointer: &str) -> String {
-    let mut out = String::new();
+    // Never longer than the pointer but for a `[`/`]` per index; tokens are
+    // unescaped only when they hold a `~` (most never do).
+    let mut out = String::with_capacity(pointer.len() + 8);
     for token in pointer.split('/').skip(1) {
-        let token = token.replace("~1", "/").replace("~0", "~");
+        let token = if token.contains('~') {
+            std::borrow::Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+        } else {
+            std::borrow::Cow::Borrowed(token)
+        };
         if !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit()) {
             out.push('[');
             out.push_str(&token);

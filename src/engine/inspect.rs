@@ -9,6 +9,7 @@ use super::finding::{Change, ContainerRef, Finding, field_path};
 use super::fix::{decide, keep_pin, may_bypass, pin};
 use super::owner::{self, Held};
 use super::patch;
+use super::pointer;
 use super::policy::{Mode, Policy};
 use super::rule::Rule;
 use super::update::{self, Previous};
@@ -74,8 +75,7 @@ pub(super) fn containers<'a>(
     specs.iter().flat_map(move |at| {
         CONTAINER_LISTS.iter().flat_map(move |&(list, init)| {
             let list_at = format!("{}/{list}", at.spec);
-            let items = doc
-                .pointer(&list_at)
+            let items = pointer::get(doc, &list_at)
                 .and_then(Value::as_array)
                 .map_or(&[][..], Vec::as_slice);
             items
@@ -90,17 +90,37 @@ pub(super) fn containers<'a>(
 /// `facts` under `policy`. `ceiling` caps the mode (the `/audit` route passes
 /// [`Mode::Audit`]; everything else [`Mode::Fix`]).
 pub fn inspect(object: &Value, facts: &Facts, policy: &Policy, ceiling: Mode) -> Inspection {
-    inspect_with(object, None, facts, policy, ceiling)
+    inspect_with(object, None, facts, policy, ceiling, true)
 }
 
 /// [`inspect`] for an UPDATE that replaces `old`: containers whose image,
 /// command and args are those of `old` are reported, never changed, and a
 /// pin this engine made earlier is kept (see `super::update`).
 pub fn inspect_update(object: &Value, old: &Value, facts: &Facts, policy: &Policy, ceiling: Mode) -> Inspection {
-    inspect_with(object, Some(old), facts, policy, ceiling)
+    inspect_with(object, Some(old), facts, policy, ceiling, true)
 }
 
-fn inspect_with(object: &Value, old: Option<&Value>, facts: &Facts, policy: &Policy, ceiling: Mode) -> Inspection {
+/// [`inspect`] (or, with `old`, [`inspect_update`]) for an admission answer,
+/// which never shows [`Inspection::proposed`]: left empty, so its copy of
+/// every fix's operations is not made. Everything else is the same.
+pub(crate) fn inspect_to_answer(
+    object: &Value,
+    old: Option<&Value>,
+    facts: &Facts,
+    policy: &Policy,
+    ceiling: Mode,
+) -> Inspection {
+    inspect_with(object, old, facts, policy, ceiling, false)
+}
+
+fn inspect_with(
+    object: &Value,
+    old: Option<&Value>,
+    facts: &Facts,
+    policy: &Policy,
+    ceiling: Mode,
+    propose: bool,
+) -> Inspection {
     let mut out = Inspection::default();
     let specs = workload::pod_specs(object, &policy.kinds);
     if specs.is_empty() {
@@ -114,6 +134,7 @@ fn inspect_with(object: &Value, old: Option<&Value>, facts: &Facts, policy: &Pol
             facts,
             policy,
             previous: old.map(|old| Previous::new(old, &specs[0].object, policy)),
+            propose,
         };
         object.inspect(specs, ceiling, &mut out);
     }
@@ -121,7 +142,10 @@ fn inspect_with(object: &Value, old: Option<&Value>, facts: &Facts, policy: &Pol
 }
 
 fn annotation<'a>(object: &'a Value, metadata_of: &str, key: &str) -> Option<&'a Value> {
-    object.pointer(&format!("{metadata_of}/metadata/annotations"))?.get(key)
+    pointer::get(object, metadata_of)?
+        .get("metadata")?
+        .get("annotations")?
+        .get(key)
 }
 
 /// One top-level object being inspected, and what its containers are judged with.
@@ -134,6 +158,8 @@ struct Object<'a> {
     policy: &'a Policy,
     /// On UPDATE, the object it replaces.
     previous: Option<Previous<'a>>,
+    /// Whether to fill [`Inspection::proposed`].
+    propose: bool,
 }
 
 impl Object<'_> {
@@ -151,14 +177,16 @@ impl Object<'_> {
         for (list_at, i, init, container) in containers(doc, specs) {
             self.inspect_container(container, &list_at, format!("{list_at}/{i}"), init, &mut findings);
         }
-        let object = doc.pointer(object_at).expect("pod specs point into the document");
+        let object = pointer::get(doc, object_at).expect("pod specs point into the document");
         let held = owner::hold(object, specs[0].pod, policy);
         let owned = held.as_ref().is_some_and(|h| h.owner.is_some());
+        // Proposing nothing is what an owned object and an answer share.
+        let propose = self.propose && !owned;
         let applied = mode == Mode::Fix && held.is_none();
         let mut pinned = BTreeMap::new();
         for finding in &mut findings {
             finding.applied = applied && !finding.ops.is_empty();
-            if !owned {
+            if propose {
                 out.proposed.extend(finding.ops.iter().cloned());
             }
             if let (Rule::ImagePinned, Some(Change::Image { before, after })) = (finding.rule, &finding.change) {
@@ -181,7 +209,7 @@ impl Object<'_> {
         }
         if !pinned.is_empty() {
             let op = trace_annotation(doc, object_at, policy, pinned);
-            if !owned {
+            if propose {
                 out.proposed.push(op.clone());
             }
             if applied {

@@ -33,7 +33,8 @@ pub struct Lookups {
 pub fn lookups(object: &Value, old: Option<&Value>, namespace: Option<&str>, policy: &Policy) -> Lookups {
     let namespace = namespace.map(str::to_string).or_else(|| {
         object
-            .pointer("/metadata/namespace")
+            .get("metadata")
+            .and_then(|m| m.get("namespace"))
             .and_then(Value::as_str)
             .map(str::to_string)
     });
@@ -49,7 +50,7 @@ pub fn lookups(object: &Value, old: Option<&Value>, namespace: Option<&str>, pol
     // secrets, and `Vec::contains` would make that quadratic.
     let mut seen_secrets = HashSet::new();
     for spec in &specs {
-        if let Some(spec) = object.pointer(&spec.spec) {
+        if let Some(spec) = super::pointer::get(object, &spec.spec) {
             who_asks(spec, &mut out.context, &mut seen_secrets);
         }
     }

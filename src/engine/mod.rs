@@ -15,6 +15,7 @@ pub mod kinds;
 mod lookups;
 pub(crate) mod owner;
 pub(crate) mod patch;
+mod pointer;
 pub(crate) mod policy;
 pub(crate) mod rule;
 mod update;
@@ -22,6 +23,7 @@ pub mod workload;
 
 pub use finding::{Change, CommandLine, ContainerRef, Finding, Fix};
 pub use fix::{may_bypass, prepend_unknown};
+pub(crate) use inspect::inspect_to_answer;
 pub use inspect::{Inspection, MIRROR_POD_ANNOTATION, inspect, inspect_update};
 pub use kinds::{Kind, Kinds};
 pub use lookups::{Lookups, lookups};

@@ -23,7 +23,8 @@ use super::rule::Rule;
 pub(crate) fn controller_of(object: &Value) -> Option<Owner> {
     let text = |r: &Value, field: &str| r.get(field).and_then(Value::as_str).unwrap_or("").to_string();
     object
-        .pointer("/metadata/ownerReferences")?
+        .get("metadata")?
+        .get("ownerReferences")?
         .as_array()?
         .iter()
         .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
@@ -44,7 +45,7 @@ pub(super) fn hold(object: &Value, is_pod: bool, policy: &Policy) -> Option<Held
     if owner.is_none() && policy.scope == Scope::Workloads {
         return None;
     }
-    let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+    let text = |pointer: &str| super::pointer::get(object, pointer).and_then(Value::as_str);
     let name = match (text("/metadata/name"), text("/metadata/generateName")) {
         (Some(name), _) if !name.is_empty() => name.to_string(),
         (_, Some(prefix)) if !prefix.is_empty() => format!("{prefix}*"),

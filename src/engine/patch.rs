@@ -38,7 +38,7 @@ pub(crate) fn remove(path: &str) -> PatchOperation {
 /// nothing is reordered).
 pub(crate) fn set_strings(object: &Value, path: &str, items: &[String]) -> PatchOperation {
     let value = Value::from(items.to_vec());
-    if object.pointer(path).is_some() {
+    if super::pointer::get(object, path).is_some() {
         replace(path, value)
     } else {
         add(path, value)
@@ -49,7 +49,7 @@ pub(crate) fn set_strings(object: &Value, path: &str, items: &[String]) -> Patch
 /// `metadata` (a pointer), adding the annotations map or the metadata
 /// itself when missing.
 pub(crate) fn set_annotation(object: &Value, metadata: &str, key: &str, value: String) -> PatchOperation {
-    match object.pointer(metadata) {
+    match super::pointer::get(object, metadata) {
         Some(Value::Object(meta)) => match meta.get("annotations") {
             Some(Value::Object(_)) => add(&format!("{metadata}/annotations/{}", escape(key)), Value::String(value)),
             // Missing or `null`: write the whole map.

@@ -41,8 +41,7 @@ impl<'a> Previous<'a> {
     /// old object; `None` for a nameless container or one that is new.
     pub(super) fn container(&self, list_at: &str, name: Option<&str>) -> Option<&'a Value> {
         let name = name.filter(|n| !n.is_empty())?;
-        self.doc
-            .pointer(list_at)?
+        super::pointer::get(self.doc, list_at)?
             .as_array()?
             .iter()
             .find(|c| c.get("name").and_then(Value::as_str) == Some(name))
@@ -79,7 +78,9 @@ pub(super) fn unchanged(container: &Value, image: &str, old: &Value) -> bool {
 /// The `resolved-images` record on the object at `object_at` of `doc`:
 /// what earlier admissions pinned. Missing or unreadable is empty.
 pub(super) fn record(doc: &Value, object_at: &str, policy: &Policy) -> BTreeMap<String, String> {
-    doc.pointer(&format!("{object_at}/metadata/annotations"))
+    super::pointer::get(doc, object_at)
+        .and_then(|o| o.get("metadata"))
+        .and_then(|m| m.get("annotations"))
         .and_then(|a| a.get(policy.resolved_annotation()))
         .and_then(Value::as_str)
         .and_then(|s| serde_json::from_str(s).ok())
