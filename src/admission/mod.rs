@@ -146,10 +146,7 @@ pub fn review(
     ceiling: Mode,
     on_error: OnError,
 ) -> Verdict {
-    let run = || match old {
-        Some(old) => engine::inspect_update(object, old, facts, policy, ceiling),
-        None => engine::inspect(object, facts, policy, ceiling),
-    };
+    let run = || engine::inspect_to_answer(object, old, facts, policy, ceiling);
     let inspection = match catch_unwind(AssertUnwindSafe(run)) {
         Ok(inspection) => inspection,
         Err(_) => return failed(uid, "internal error in the engine", on_error),
@@ -220,26 +217,29 @@ fn audit_annotations(findings: &[Finding]) -> (BTreeMap<String, String>, bool) {
     let mut annotations = BTreeMap::new();
     let mut omitted: BTreeMap<&'static str, usize> = BTreeMap::new();
     for (id, group) in by_rule {
-        let mut value = String::from("[");
+        // Each finding is written in place and taken back out if it does not fit.
+        let mut value = Vec::with_capacity(1024);
+        value.push(b'[');
         let mut left_out = 0;
         for finding in group {
-            let json = serde_json::to_string(finding).expect("findings serialize");
-            let grown = value.len() + usize::from(value.len() > 1) + json.len() + 1;
+            let before = value.len();
+            if before > 1 {
+                value.push(b',');
+            }
+            finding.write_json(&mut value);
+            let grown = value.len() + 1;
             if grown > MAX_AUDIT_VALUE_BYTES || id.len() + grown > room {
+                value.truncate(before);
                 left_out += 1;
-                continue;
             }
-            if value.len() > 1 {
-                value.push(',');
-            }
-            value.push_str(&json);
         }
-        value.push(']');
+        value.push(b']');
         if left_out > 0 {
             omitted.insert(id, left_out);
         }
         if value.len() > 2 {
             room -= id.len() + value.len();
+            let value = String::from_utf8(value).expect("JSON written from strings is UTF-8");
             annotations.insert(id.to_string(), value);
         }
     }

@@ -14,6 +14,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 
 use super::request::{API_VERSION, KIND};
+/// The one JSON string writer of the answer (the findings' JSON uses it too).
+pub(crate) use crate::engine::json::write_str;
 
 // The API server's warning limits, k8s.io/apiserver/pkg/endpoints/filters/warning.go:
 // `truncateAtTotalRunes = 4 * 1024`, `truncateItemRunes = 256`. Once the warning
@@ -202,71 +204,6 @@ impl AdmissionResponse {
     }
 }
 
-/// What each byte becomes in a JSON string: 0 for itself, else the letter
-/// after the backslash (`u` for `\u00XX`) — serde_json's table, so the
-/// output is the same.
-static ESCAPE: [u8; 256] = {
-    let mut table = [0u8; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        table[b] = b'u';
-        b += 1;
-    }
-    table[0x08] = b'b';
-    table[0x09] = b't';
-    table[0x0a] = b'n';
-    table[0x0c] = b'f';
-    table[0x0d] = b'r';
-    table[b'"' as usize] = b'"';
-    table[b'\\' as usize] = b'\\';
-    table
-};
-
-/// Whether any of the 8 bytes of `word` must be escaped: a control
-/// character (< 0x20), `"` or `\`.
-#[inline]
-fn needs_escape(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
-    (below_space | zero_byte(word ^ (ONES * u64::from(b'"'))) | zero_byte(word ^ (ONES * u64::from(b'\\')))) != 0
-}
-
-/// Appends `s` as a JSON string literal, exactly as serde_json writes it.
-pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
-    let mut start = 0;
-    let mut at = 0;
-    for chunk in bytes.chunks(8) {
-        // A clean chunk of eight is skipped whole; any other is read byte by byte.
-        if let Ok(word) = <[u8; 8]>::try_from(chunk)
-            && !needs_escape(u64::from_le_bytes(word))
-        {
-            at += 8;
-            continue;
-        }
-        for &b in chunk {
-            let escape = ESCAPE[usize::from(b)];
-            if escape != 0 {
-                out.extend_from_slice(&bytes[start..at]);
-                out.push(b'\\');
-                out.push(escape);
-                if escape == b'u' {
-                    out.extend_from_slice(&[b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
-                }
-                start = at + 1;
-            }
-            at += 1;
-        }
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
-}
-
 /// A warning as the API server wants it: one line without control
 /// characters (it drops a warning holding one), no `Warning:` prefix
 /// (clients add their own), at most [`MAX_WARNING_CHARS`]; and whether it
@@ -278,9 +215,19 @@ fn clean_warning(warning: &str) -> (String, bool) {
         .or_else(|| trimmed.strip_prefix("warning:"))
         .unwrap_or(trimmed)
         .trim_start();
-    let printable: String = trimmed.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    // Most warnings (the engine's summaries) are clean already: copied once.
+    let printable = if trimmed.chars().any(char::is_control) {
+        trimmed.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    } else {
+        trimmed.to_string()
+    };
     let cut = printable.chars().count() > MAX_WARNING_CHARS;
-    (crate::engine::finding::clip(&printable, MAX_WARNING_CHARS), cut)
+    let warning = if cut {
+        crate::engine::finding::clip(&printable, MAX_WARNING_CHARS)
+    } else {
+        printable
+    };
+    (warning, cut)
 }
 
 /// Whether `key` is a valid audit annotation key: 1–63 characters of

@@ -11,6 +11,7 @@ pub mod chalk;
 pub(crate) mod finding;
 mod fix;
 mod inspect;
+pub(crate) mod json;
 pub mod kinds;
 mod lookups;
 pub(crate) mod owner;
