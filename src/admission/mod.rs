@@ -153,8 +153,9 @@ pub fn review(
     };
     let mut response = AdmissionResponse::allow(uid);
     if inspection.changes() {
-        // Patch operations are plain JSON values; encoding cannot fail.
-        response.patch = Some(serde_json::to_vec(&inspection.patch).expect("patch operations serialize"));
+        let mut patch = Vec::with_capacity(1024);
+        engine::json::write_patch(&mut patch, &inspection.patch);
+        response.patch = Some(patch);
     }
     add_warnings(&mut response, &inspection.findings);
     let (annotations, cut) = audit_annotations(&inspection.findings);

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::chalk::{self, Wrapping};
 use super::finding::{Change, CommandLine, ContainerRef, Finding, Fix};
+use super::json;
 use super::patch;
 use super::policy::{Policy, Strategy, UnknownImages};
 use super::rule::Rule;
@@ -40,22 +41,31 @@ pub(super) fn decide(
     policy: &Policy,
 ) -> Option<Finding> {
     let report = |rule: Rule, message: String| Finding::report(rule, object_at, Some(at.clone()), message);
-    let (fix, prepended, why) = match &facts.entrypoint {
+    // The message is written into one buffer as the decision is made: every
+    // fixed container of every admission has one.
+    let mut message = String::with_capacity(256);
+    message.push_str("command replaces the chalk-wrapped entrypoint: ");
+    let (fix, prepended) = match &facts.entrypoint {
         Entrypoint::Known { entrypoint } => {
             let Wrapping::Wrapped(wrapper) = chalk::parse(entrypoint, &policy.wrapper) else {
                 return None; // not wrapped: `command` bypasses nothing
             };
-            let shown = format!("image entrypoint {}", show(entrypoint));
+            let shown = |message: &mut String| {
+                message.push_str("image entrypoint ");
+                json::push_strings(message, entrypoint);
+            };
             if wrapper.is_bare() {
+                shown(&mut message);
+                message.push_str(" is the bare chalk wrapper");
                 match policy.strategy {
-                    Strategy::Auto | Strategy::Args => (Fix::Args, None, format!("{shown} is the bare chalk wrapper")),
-                    Strategy::Prepend => (
-                        Fix::Prepend,
-                        Some(wrapper.prepend(&policy.wrapper, &command)),
-                        format!("{shown} is the bare chalk wrapper; strategy prepend"),
-                    ),
+                    Strategy::Auto | Strategy::Args => (Fix::Args, None),
+                    Strategy::Prepend => {
+                        message.push_str("; strategy prepend");
+                        (Fix::Prepend, Some(wrapper.prepend(&policy.wrapper, &command)))
+                    }
                 }
             } else if policy.strategy == Strategy::Args {
+                let shown = format!("image entrypoint {}", show(entrypoint));
                 return Some(report(
                     Rule::PreferredFixWrong,
                     format!(
@@ -65,11 +75,9 @@ pub(super) fn decide(
                     ),
                 ));
             } else {
-                (
-                    Fix::Prepend,
-                    Some(wrapper.prepend(&policy.wrapper, &command)),
-                    format!("{shown} names its own program, so the wrapper is prepended with the image's chalk flags"),
-                )
+                shown(&mut message);
+                message.push_str(" names its own program, so the wrapper is prepended with the image's chalk flags");
+                (Fix::Prepend, Some(wrapper.prepend(&policy.wrapper, &command)))
             }
         }
         Entrypoint::PlatformsDisagree { platforms } => {
@@ -97,16 +105,14 @@ pub(super) fn decide(
                     ),
                 ));
             }
-            UnknownImages::Args => (
-                Fix::Args,
-                None,
-                format!("image config unknown ({reason}); unknownImages is args"),
-            ),
-            UnknownImages::Prepend => (
-                Fix::Prepend,
-                Some(prepend_unknown(&command, policy)),
-                format!("image config unknown ({reason}); unknownImages is prepend"),
-            ),
+            UnknownImages::Args => {
+                message.push_str(&format!("image config unknown ({reason}); unknownImages is args"));
+                (Fix::Args, None)
+            }
+            UnknownImages::Prepend => {
+                message.push_str(&format!("image config unknown ({reason}); unknownImages is prepend"));
+                (Fix::Prepend, Some(prepend_unknown(&command, policy)))
+            }
         },
     };
 
@@ -119,8 +125,8 @@ pub(super) fn decide(
             let mut moved = command;
             moved.extend(args.unwrap_or_default());
             let ops = vec![
-                patch::remove(&format!("{}/command", at.pointer)),
-                patch::set_strings(doc, &format!("{}/args", at.pointer), &moved),
+                patch::remove(patch::join(&at.pointer, "/command")),
+                patch::set_strings(doc, patch::join(&at.pointer, "/args"), &moved),
             ];
             (
                 CommandLine {
@@ -132,7 +138,7 @@ pub(super) fn decide(
         }
         Some(new_command) => {
             let ops = vec![patch::replace(
-                &format!("{}/command", at.pointer),
+                patch::join(&at.pointer, "/command"),
                 Value::from(new_command.clone()),
             )];
             (
@@ -144,15 +150,15 @@ pub(super) fn decide(
             )
         }
     };
-    let how = match fix {
-        Fix::Args => "move command into args",
-        _ => "prepend the chalk wrapper to command",
-    };
+    message.push_str(match fix {
+        Fix::Args => "; fix: move command into args",
+        _ => "; fix: prepend the chalk wrapper to command",
+    });
     Some(Finding {
         rule: Rule::CommandBypassesWrapper,
         object: object_at.to_string(),
         container: Some(at.clone()),
-        message: format!("command replaces the chalk-wrapped entrypoint: {why}; fix: {how}"),
+        message,
         fix: Some(fix),
         applied: false,
         change: Some(Change::Command { before, after }),
@@ -162,15 +168,16 @@ pub(super) fn decide(
     })
 }
 
-pub(super) fn pin(at: &ContainerRef, object_at: &str, facts: &ImageFacts, policy: &Policy) -> Option<Finding> {
+pub(super) fn pin(at: ContainerRef, object_at: &str, facts: &ImageFacts, policy: &Policy) -> Option<Finding> {
     let reference = match Reference::parse(&at.image) {
         Ok(r) => r,
         Err(e) => {
+            let message = format!("image {:?}: {e}; not pinned", at.image);
             return Some(Finding::report(
                 Rule::InvalidImageReference,
                 object_at,
-                Some(at.clone()),
-                format!("image {:?}: {e}; not pinned", at.image),
+                Some(at),
+                message,
             ));
         }
     };
@@ -179,20 +186,27 @@ pub(super) fn pin(at: &ContainerRef, object_at: &str, facts: &ImageFacts, policy
     }
     let digest = facts.digest.as_deref()?;
     let pinned = reference.pinned(digest, policy.keep_tag);
-    let message = match facts.source.as_deref() {
-        Some(mirror) => format!(
-            "image {} resolved to {digest} by mirror {mirror}; pinned as {pinned}",
-            at.image
-        ),
-        None => format!("image {} resolved to {digest}; pinned as {pinned}", at.image),
-    };
+    // One buffer, sized once: every pinned container of every admission has this message.
+    let mirror = facts.source.as_deref();
+    let mut message =
+        String::with_capacity(48 + at.image.len() + digest.len() + pinned.len() + mirror.map_or(0, str::len));
+    message.push_str("image ");
+    message.push_str(&at.image);
+    message.push_str(" resolved to ");
+    message.push_str(digest);
+    if let Some(mirror) = mirror {
+        message.push_str(" by mirror ");
+        message.push_str(mirror);
+    }
+    message.push_str("; pinned as ");
+    message.push_str(&pinned);
     Some(pin_to(at, object_at, pinned, message))
 }
 
 /// On UPDATE, puts back the pin an earlier admission made (`kept`, the old
 /// image) over the same tag re-applied without it: the tag is not resolved
 /// again, so a tag that moved upstream does not roll the workload.
-pub(super) fn keep_pin(at: &ContainerRef, object_at: &str, kept: String) -> Finding {
+pub(super) fn keep_pin(at: ContainerRef, object_at: &str, kept: String) -> Finding {
     let message = format!(
         "image {} keeps the pin {kept} made at an earlier admission; an update does not resolve the tag again",
         at.image
@@ -200,22 +214,27 @@ pub(super) fn keep_pin(at: &ContainerRef, object_at: &str, kept: String) -> Find
     pin_to(at, object_at, kept, message)
 }
 
-/// The [`Rule::ImagePinned`] finding that rewrites the container's image to `pinned`.
-fn pin_to(at: &ContainerRef, object_at: &str, pinned: String, message: String) -> Finding {
+/// The [`Rule::ImagePinned`] finding that rewrites the container's image to
+/// `pinned` (the finding takes the container's reference: it is the last one).
+fn pin_to(at: ContainerRef, object_at: &str, pinned: String, message: String) -> Finding {
+    let ops = vec![patch::replace(
+        patch::join(&at.pointer, "/image"),
+        Value::String(pinned.clone()),
+    )];
     Finding {
         rule: Rule::ImagePinned,
         object: object_at.to_string(),
-        container: Some(at.clone()),
+        change: Some(Change::Image {
+            before: at.image.clone(),
+            after: pinned,
+        }),
+        container: Some(at),
         message,
         fix: Some(Fix::Pin),
         applied: false,
-        change: Some(Change::Image {
-            before: at.image.clone(),
-            after: pinned.clone(),
-        }),
         held: None,
         unchanged: false,
-        ops: vec![patch::replace(&format!("{}/image", at.pointer), Value::String(pinned))],
+        ops,
     }
 }
 

@@ -66,24 +66,36 @@ impl Inspection {
     }
 }
 
-/// Each container of `specs` (one object's pod specs): the pointer of its
-/// list, its index, whether it is an init container, and the container.
-pub(super) fn containers<'a>(
-    doc: &'a Value,
-    specs: &'a [PodSpecAt],
-) -> impl Iterator<Item = (String, usize, bool, &'a Value)> {
-    specs.iter().flat_map(move |at| {
-        CONTAINER_LISTS.iter().flat_map(move |&(list, init)| {
-            let list_at = format!("{}/{list}", at.spec);
+/// The container lists of `specs` (one object's pod specs), in document
+/// order: the pointer of each list, whether it holds init containers, and
+/// its containers. A list's pointer is made once, not once per container.
+pub(super) fn container_lists<'a>(doc: &'a Value, specs: &[PodSpecAt]) -> Vec<(String, bool, &'a [Value])> {
+    let mut lists = Vec::with_capacity(specs.len() * CONTAINER_LISTS.len());
+    for at in specs {
+        for (list, init) in CONTAINER_LISTS {
+            let mut list_at = String::with_capacity(at.spec.len() + list.len() + 1);
+            list_at.push_str(&at.spec);
+            list_at.push('/');
+            list_at.push_str(list);
             let items = pointer::get(doc, &list_at)
                 .and_then(Value::as_array)
                 .map_or(&[][..], Vec::as_slice);
-            items
-                .iter()
-                .enumerate()
-                .map(move |(i, container)| (list_at.clone(), i, init, container))
-        })
-    })
+            lists.push((list_at, init, items));
+        }
+    }
+    lists
+}
+
+/// `list_at/i`: the pointer of item `i` of the list at `list_at`.
+fn item_pointer(list_at: &str, i: usize) -> String {
+    let mut pointer = String::with_capacity(list_at.len() + 4);
+    pointer.push_str(list_at);
+    pointer.push('/');
+    match u8::try_from(i) {
+        Ok(digit @ 0..=9) => pointer.push(char::from(b'0' + digit)),
+        _ => pointer.push_str(&i.to_string()),
+    }
+    pointer
 }
 
 /// Inspects `object` (a Pod, pod-template kind or `List`) with the image
@@ -174,8 +186,10 @@ impl Object<'_> {
         if mode == Mode::Off {
             return;
         }
-        for (list_at, i, init, container) in containers(doc, specs) {
-            self.inspect_container(container, &list_at, format!("{list_at}/{i}"), init, &mut findings);
+        for (list_at, init, items) in container_lists(doc, specs) {
+            for (i, container) in items.iter().enumerate() {
+                self.inspect_container(container, &list_at, i, init, &mut findings);
+            }
         }
         let object = pointer::get(doc, object_at).expect("pod specs point into the document");
         let held = owner::hold(object, specs[0].pod, policy);
@@ -231,20 +245,21 @@ impl Object<'_> {
         &self,
         container: &Value,
         list_at: &str,
-        pointer: String,
+        index: usize,
         init: bool,
         findings: &mut Vec<Finding>,
     ) {
         let (object_at, policy) = (self.at, self.policy);
-        let name = container.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = container.get("name").and_then(Value::as_str).unwrap_or("");
         let image = match container.get("image") {
-            Some(Value::String(image)) => image.clone(),
-            None | Some(Value::Null) => String::new(),
+            Some(Value::String(image)) => image.as_str(),
+            None | Some(Value::Null) => "",
             Some(_) => {
+                let pointer = item_pointer(list_at, index);
                 let at = ContainerRef {
                     field: field_path(&pointer),
                     pointer,
-                    name,
+                    name: name.to_string(),
                     image: String::new(),
                     init,
                 };
@@ -252,7 +267,7 @@ impl Object<'_> {
                 return;
             }
         };
-        if !image.is_empty() && !policy.images.applies_to(&image) {
+        if !image.is_empty() && !policy.images.applies_to(image) {
             return;
         }
         // On UPDATE: the container it replaces, a pin of ours to keep, and
@@ -260,16 +275,17 @@ impl Object<'_> {
         let old = self
             .previous
             .as_ref()
-            .and_then(|p| p.container(list_at, Some(&name)).map(|c| (p, c)));
-        let kept = old.and_then(|(previous, old)| previous.kept_pin(&image, old, policy));
-        let effective = kept.as_deref().unwrap_or(&image);
+            .and_then(|p| p.container(list_at, Some(name)).map(|c| (p, c)));
+        let kept = old.and_then(|(previous, old)| previous.kept_pin(image, old, policy));
+        let effective = kept.as_deref().unwrap_or(image);
         let unchanged = old.is_some_and(|(_, old)| update::unchanged(container, effective, old));
 
+        let pointer = item_pointer(list_at, index);
         let at = ContainerRef {
             field: field_path(&pointer),
             pointer,
-            name,
-            image: image.clone(),
+            name: name.to_string(),
+            image: image.to_string(),
             init,
         };
         let unresolved;
@@ -302,9 +318,9 @@ impl Object<'_> {
             return;
         }
         match kept {
-            Some(kept) => findings.push(keep_pin(&at, object_at, kept)),
+            Some(kept) => findings.push(keep_pin(at, object_at, kept)),
             None if policy.pin_digests && !image.is_empty() && !unchanged => {
-                findings.extend(pin(&at, object_at, image_facts, policy));
+                findings.extend(pin(at, object_at, image_facts, policy));
             }
             None => {}
         }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::fix::may_bypass;
-use super::inspect::{containers, strings};
+use super::inspect::{container_lists, strings};
 use super::policy::Policy;
 use super::update::{self, Previous};
 use super::workload;
@@ -57,7 +57,11 @@ pub fn lookups(object: &Value, old: Option<&Value>, namespace: Option<&str>, pol
     let mut seen_images = HashSet::new();
     for specs in specs.chunk_by(|a, b| a.object == b.object) {
         let previous = old.map(|old| Previous::new(old, &specs[0].object, policy));
-        for (list_at, _, _, container) in containers(object, specs) {
+        let lists = container_lists(object, specs);
+        let containers = lists
+            .iter()
+            .flat_map(|(list_at, _, items)| items.iter().map(move |c| (list_at, c)));
+        for (list_at, container) in containers {
             let Some(image) = container.get("image").and_then(Value::as_str) else {
                 continue;
             };
@@ -67,7 +71,7 @@ pub fn lookups(object: &Value, old: Option<&Value>, namespace: Option<&str>, pol
             let name = container.get("name").and_then(Value::as_str);
             let wanted = match previous
                 .as_ref()
-                .and_then(|p| p.container(&list_at, name).map(|c| (p, c)))
+                .and_then(|p| p.container(list_at, name).map(|c| (p, c)))
             {
                 None => Some(image.to_string()),
                 Some((previous, old)) => {

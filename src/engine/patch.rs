@@ -8,12 +8,20 @@ pub(crate) fn escape(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
-fn pointer(path: &str) -> PointerBuf {
+fn pointer(path: String) -> PointerBuf {
     PointerBuf::parse(path).expect("the engine builds only valid pointers")
 }
 
+/// `base` followed by `tail`, allocated once (patch paths are built per fix).
+pub(crate) fn join(base: &str, tail: &str) -> String {
+    let mut path = String::with_capacity(base.len() + tail.len());
+    path.push_str(base);
+    path.push_str(tail);
+    path
+}
+
 /// `add` at `path` (creates a member, or replaces it if it exists).
-pub(crate) fn add(path: &str, value: Value) -> PatchOperation {
+pub(crate) fn add(path: String, value: Value) -> PatchOperation {
     PatchOperation::Add(AddOperation {
         path: pointer(path),
         value,
@@ -21,7 +29,7 @@ pub(crate) fn add(path: &str, value: Value) -> PatchOperation {
 }
 
 /// `replace` at `path` (the member must exist).
-pub(crate) fn replace(path: &str, value: Value) -> PatchOperation {
+pub(crate) fn replace(path: String, value: Value) -> PatchOperation {
     PatchOperation::Replace(ReplaceOperation {
         path: pointer(path),
         value,
@@ -29,16 +37,16 @@ pub(crate) fn replace(path: &str, value: Value) -> PatchOperation {
 }
 
 /// `remove` at `path`.
-pub(crate) fn remove(path: &str) -> PatchOperation {
+pub(crate) fn remove(path: String) -> PatchOperation {
     PatchOperation::Remove(RemoveOperation { path: pointer(path) })
 }
 
 /// Sets a whole string array at `path`: `replace` if the member exists,
 /// `add` if it does not (arrays are never edited element by element, so
 /// nothing is reordered).
-pub(crate) fn set_strings(object: &Value, path: &str, items: &[String]) -> PatchOperation {
+pub(crate) fn set_strings(object: &Value, path: String, items: &[String]) -> PatchOperation {
     let value = Value::from(items.to_vec());
-    if super::pointer::get(object, path).is_some() {
+    if super::pointer::get(object, &path).is_some() {
         replace(path, value)
     } else {
         add(path, value)
@@ -51,11 +59,14 @@ pub(crate) fn set_strings(object: &Value, path: &str, items: &[String]) -> Patch
 pub(crate) fn set_annotation(object: &Value, metadata: &str, key: &str, value: String) -> PatchOperation {
     match super::pointer::get(object, metadata) {
         Some(Value::Object(meta)) => match meta.get("annotations") {
-            Some(Value::Object(_)) => add(&format!("{metadata}/annotations/{}", escape(key)), Value::String(value)),
+            Some(Value::Object(_)) => add(format!("{metadata}/annotations/{}", escape(key)), Value::String(value)),
             // Missing or `null`: write the whole map.
-            _ => add(&format!("{metadata}/annotations"), serde_json::json!({ key: value })),
+            _ => add(format!("{metadata}/annotations"), serde_json::json!({ key: value })),
         },
-        _ => add(metadata, serde_json::json!({ "annotations": { key: value } })),
+        _ => add(
+            metadata.to_string(),
+            serde_json::json!({ "annotations": { key: value } }),
+        ),
     }
 }
 
