@@ -18,6 +18,7 @@ mod recall;
 mod request;
 mod response;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -178,13 +179,18 @@ pub fn review(
 /// One warning per finding; when they do not all fit in the API server's
 /// 4096 characters, the last one says how many were left out.
 fn add_warnings(response: &mut AdmissionResponse, findings: &[Finding]) {
-    let mut shown = 0;
+    // The characters of each warning sent, counted once: the total decides
+    // whether the next one fits.
+    let mut sizes = Vec::with_capacity(findings.len());
+    let mut used = 0;
     for finding in findings {
-        if !response.warn(&finding.summary()) {
+        let Some(chars) = response.warn_after(Cow::Owned(finding.summary()), used) else {
             break;
-        }
-        shown += 1;
+        };
+        used += chars;
+        sizes.push(chars);
     }
+    let mut shown = sizes.len();
     if shown == findings.len() {
         return;
     }
@@ -193,10 +199,11 @@ fn add_warnings(response: &mut AdmissionResponse, findings: &[Finding]) {
             "entrypoint-guard: {} more findings not shown (see audit annotations)",
             findings.len() - shown
         );
-        if response.warn(&note) {
+        if response.warn_after(Cow::Owned(note), used).is_some() {
             return;
         }
         response.warnings.pop();
+        used -= sizes.pop().expect("a warning for each shown finding");
         shown -= 1;
     }
 }

@@ -7,6 +7,7 @@
 //! qualified name. Warnings and audit annotations are kept within the API
 //! server's own limits (below), so it never cuts or drops what we send.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
@@ -114,15 +115,29 @@ impl AdmissionResponse {
     /// within [`MAX_WARNINGS_TOTAL`]; returns whether it was added. Either
     /// cut marks the answer [`Clipped::warnings`].
     pub fn warn(&mut self, warning: &str) -> bool {
-        let (warning, cut) = clean_warning(warning);
         let used: usize = self.warnings.iter().map(|w| w.chars().count()).sum();
-        if used + warning.chars().count() > MAX_WARNINGS_TOTAL {
+        self.warn_after(Cow::Borrowed(warning), used).is_some()
+    }
+
+    /// [`AdmissionResponse::warn`] when the characters of the warnings so
+    /// far (`used`) are known: returns the characters the warning added.
+    /// An owned warning that is clean already is kept, not copied.
+    pub(crate) fn warn_after(&mut self, warning: Cow<'_, str>, used: usize) -> Option<usize> {
+        let (clean, cut, chars) = clean_warning(&warning);
+        if used + chars > MAX_WARNINGS_TOTAL {
             self.clipped.warnings = true;
-            return false;
+            return None;
         }
+        let whole = matches!(&clean, Cow::Borrowed(c) if c.len() == warning.len());
+        let clean = if whole {
+            drop(clean);
+            warning.into_owned()
+        } else {
+            clean.into_owned()
+        };
         self.clipped.warnings |= cut;
-        self.warnings.push(warning);
-        true
+        self.warnings.push(clean);
+        Some(chars)
     }
 
     /// The AdmissionReview v1 response body.
@@ -206,28 +221,28 @@ impl AdmissionResponse {
 
 /// A warning as the API server wants it: one line without control
 /// characters (it drops a warning holding one), no `Warning:` prefix
-/// (clients add their own), at most [`MAX_WARNING_CHARS`]; and whether it
-/// had to be cut.
-fn clean_warning(warning: &str) -> (String, bool) {
+/// (clients add their own), at most [`MAX_WARNING_CHARS`]; whether it had
+/// to be cut; and its length in characters.
+fn clean_warning(warning: &str) -> (Cow<'_, str>, bool, usize) {
     let trimmed = warning.trim();
     let trimmed = trimmed
         .strip_prefix("Warning:")
         .or_else(|| trimmed.strip_prefix("warning:"))
         .unwrap_or(trimmed)
         .trim_start();
-    // Most warnings (the engine's summaries) are clean already: copied once.
+    // Most warnings (the engine's summaries) are clean already: borrowed.
     let printable = if trimmed.chars().any(char::is_control) {
-        trimmed.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+        Cow::Owned(trimmed.chars().map(|c| if c.is_control() { ' ' } else { c }).collect())
     } else {
-        trimmed.to_string()
+        Cow::Borrowed(trimmed)
     };
-    let cut = printable.chars().count() > MAX_WARNING_CHARS;
-    let warning = if cut {
-        crate::engine::finding::clip(&printable, MAX_WARNING_CHARS)
-    } else {
-        printable
-    };
-    (warning, cut)
+    let chars = printable.chars().count();
+    if chars <= MAX_WARNING_CHARS {
+        return (printable, false, chars);
+    }
+    let clipped = crate::engine::finding::clip(&printable, MAX_WARNING_CHARS);
+    let chars = clipped.chars().count();
+    (Cow::Owned(clipped), true, chars)
 }
 
 /// Whether `key` is a valid audit annotation key: 1–63 characters of

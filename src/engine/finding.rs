@@ -269,12 +269,16 @@ fn held_summary(held: &Held, max: usize) -> String {
 /// not take UTF-8 well.
 pub(crate) fn clip(s: &str, max: usize) -> String {
     const ELLIPSIS: &str = "...";
+    // Cut at a character boundary found by index: one copy, not one push per character.
+    let head = |n: usize| s.char_indices().nth(n).map_or(s, |(at, _)| &s[..at]);
     if s.chars().count() <= max {
         s.to_string()
     } else if max < ELLIPSIS.len() {
-        s.chars().take(max).collect()
+        head(max).to_string()
     } else {
-        let mut out: String = s.chars().take(max - ELLIPSIS.len()).collect();
+        let head = head(max - ELLIPSIS.len());
+        let mut out = String::with_capacity(head.len() + ELLIPSIS.len());
+        out.push_str(head);
         out.push_str(ELLIPSIS);
         out
     }
@@ -320,6 +324,24 @@ mod tests {
             "items[2].spec.initContainers[1]"
         );
         assert_eq!(field_path(""), "");
+    }
+
+    #[test]
+    fn clip_cuts_at_characters() {
+        let old = |s: &str, max: usize| -> String {
+            if s.chars().count() <= max {
+                s.to_string()
+            } else if max < 3 {
+                s.chars().take(max).collect()
+            } else {
+                s.chars().take(max - 3).collect::<String>() + "..."
+            }
+        };
+        for s in ["", "a", "abcdef", "éé€€𝄞x", "ab𝄞cdé"] {
+            for max in 0..8 {
+                assert_eq!(clip(s, max), old(s, max), "{s:?} {max}");
+            }
+        }
     }
 
     #[test]

@@ -359,7 +359,7 @@ fn trace_annotation(doc: &Value, object_at: &str, policy: &Policy, pinned: BTree
     // Keep what earlier admissions recorded (an UPDATE pins what CREATE could not).
     let mut record = update::record(doc, object_at, policy);
     record.extend(pinned);
-    let value = serde_json::to_string(&record).expect("a string map serializes");
+    let value = super::json::string_map(&record);
     patch::set_annotation(doc, &format!("{object_at}/metadata"), &key, value)
 }
 

@@ -284,8 +284,36 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
             }
             out.push(b']');
         }
+        Value::Object(map) => {
+            out.push(b'{');
+            for (i, (key, value)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, key);
+                out.push(b':');
+                write_value(out, value);
+            }
+            out.push(b'}');
+        }
         other => serde_json::to_writer(&mut *out, other).expect("a Value serializes"),
     }
+}
+
+/// A map of strings as JSON text: `serde_json::to_string(map)`.
+pub(crate) fn string_map<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> String {
+    let mut out = Vec::with_capacity(256);
+    out.push(b'{');
+    for (i, (key, value)) in map.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(&mut out, key);
+        out.push(b':');
+        write_str(&mut out, value);
+    }
+    out.push(b'}');
+    String::from_utf8(out).expect("JSON written from strings is UTF-8")
 }
 
 #[cfg(test)]
@@ -446,6 +474,10 @@ mod tests {
                 value,
             }));
         }
+        let map: std::collections::BTreeMap<String, String> =
+            [("b\"".into(), "x\ty".into()), ("a/é".into(), String::new())].into();
+        assert_eq!(string_map(&map), serde_json::to_string(&map).unwrap());
+        assert_eq!(string_map(&std::collections::BTreeMap::new()), "{}");
         for n in 0..=ops.len() {
             let mut out = Vec::new();
             write_patch(&mut out, &ops[..n]);
