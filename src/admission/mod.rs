@@ -155,7 +155,7 @@ pub fn review(
     let mut response = AdmissionResponse::allow(uid);
     if inspection.changes() {
         let mut patch = Vec::with_capacity(1024);
-        engine::json::write_patch(&mut patch, &inspection.patch);
+        engine::patch::write_patch(&mut patch, &inspection.patch);
         response.patch = Some(patch);
     }
     add_warnings(&mut response, &inspection.findings);

@@ -179,12 +179,14 @@ impl Finding {
             (Rule::ImagePinned, _) => match &self.change {
                 Some(Change::Image { after, .. }) => {
                     let digest = after.rsplit_once('@').map_or("", |(_, d)| d);
-                    let short = clip(digest, 19);
-                    if self.applied {
-                        Cow::Owned(format!("image pinned to {short}"))
+                    let mut what = String::with_capacity(48);
+                    what.push_str(if self.applied {
+                        "image pinned to "
                     } else {
-                        Cow::Owned(format!("image would pin to {short}"))
-                    }
+                        "image would pin to "
+                    });
+                    what.push_str(&clip(digest, 19));
+                    Cow::Owned(what)
                 }
                 _ => "image pinned".into(),
             },

@@ -8,9 +8,6 @@
 //! string writer of the answer (the response encoder uses it too). The
 //! tests here and `tests/perf_equivalence.rs` hold the output to serde_json's.
 
-use json_patch::PatchOperation;
-use serde_json::Value;
-
 use super::finding::{Change, CommandLine, ContainerRef, Finding, Held};
 
 /// What each byte becomes in a JSON string: 0 for itself, else the letter
@@ -235,71 +232,6 @@ fn write_held(out: &mut Vec<u8>, held: &Held) {
     out.push(b'}');
 }
 
-/// Appends the JSON Patch document `ops`: `serde_json::to_writer(out, ops)`,
-/// without serde_json's byte-at-a-time escaping of the paths and strings.
-pub(crate) fn write_patch(out: &mut Vec<u8>, ops: &[PatchOperation]) {
-    out.push(b'[');
-    for (i, op) in ops.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        let (name, from, path, value) = match op {
-            PatchOperation::Add(op) => ("add", None, &op.path, Some(&op.value)),
-            PatchOperation::Remove(op) => ("remove", None, &op.path, None),
-            PatchOperation::Replace(op) => ("replace", None, &op.path, Some(&op.value)),
-            PatchOperation::Move(op) => ("move", Some(&op.from), &op.path, None),
-            PatchOperation::Copy(op) => ("copy", Some(&op.from), &op.path, None),
-            PatchOperation::Test(op) => ("test", None, &op.path, Some(&op.value)),
-        };
-        out.extend_from_slice(b"{\"op\":\"");
-        out.extend_from_slice(name.as_bytes());
-        out.push(b'"');
-        if let Some(from) = from {
-            out.extend_from_slice(b",\"from\":");
-            write_str(out, from.as_str());
-        }
-        out.extend_from_slice(b",\"path\":");
-        write_str(out, path.as_str());
-        if let Some(value) = value {
-            out.extend_from_slice(b",\"value\":");
-            write_value(out, value);
-        }
-        out.push(b'}');
-    }
-    out.push(b']');
-}
-
-/// Appends `value` as serde_json writes it: strings and lists (what fixes
-/// hold) here, anything else by serde_json itself.
-fn write_value(out: &mut Vec<u8>, value: &Value) {
-    match value {
-        Value::String(s) => write_str(out, s),
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_value(out, item);
-            }
-            out.push(b']');
-        }
-        Value::Object(map) => {
-            out.push(b'{');
-            for (i, (key, value)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(out, key);
-                out.push(b':');
-                write_value(out, value);
-            }
-            out.push(b'}');
-        }
-        other => serde_json::to_writer(&mut *out, other).expect("a Value serializes"),
-    }
-}
-
 /// A map of strings as JSON text: `serde_json::to_string(map)`.
 pub(crate) fn string_map<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> String {
     let mut out = Vec::with_capacity(256);
@@ -435,53 +367,10 @@ mod tests {
     }
 
     #[test]
-    fn patches_are_written_like_serde_json() {
-        use json_patch::jsonptr::PointerBuf;
-        use json_patch::{
-            AddOperation, CopyOperation, MoveOperation, RemoveOperation, ReplaceOperation, TestOperation,
-        };
-        let path = |p: &str| PointerBuf::parse(p).unwrap();
-        let values = [
-            Value::String("a \"b\"\n".into()),
-            serde_json::json!(["x", "y\\", ""]),
-            serde_json::json!([]),
-            serde_json::json!({"k/\"": "v", "a": {"b": [1, 2.5, null, true]}}),
-            Value::Null,
-            serde_json::json!(-3),
-        ];
-        let mut ops = vec![
-            PatchOperation::Remove(RemoveOperation { path: path("/a~1b/0") }),
-            PatchOperation::Move(MoveOperation {
-                from: path("/x"),
-                path: path("/y"),
-            }),
-            PatchOperation::Copy(CopyOperation {
-                from: path("/x\"q"),
-                path: path(""),
-            }),
-        ];
-        for value in values {
-            ops.push(PatchOperation::Add(AddOperation {
-                path: path("/p"),
-                value: value.clone(),
-            }));
-            ops.push(PatchOperation::Replace(ReplaceOperation {
-                path: path("/metadata/annotations/a~1b"),
-                value: value.clone(),
-            }));
-            ops.push(PatchOperation::Test(TestOperation {
-                path: path("/t"),
-                value,
-            }));
-        }
+    fn string_maps_are_written_like_serde_json() {
         let map: std::collections::BTreeMap<String, String> =
             [("b\"".into(), "x\ty".into()), ("a/é".into(), String::new())].into();
         assert_eq!(string_map(&map), serde_json::to_string(&map).unwrap());
         assert_eq!(string_map(&std::collections::BTreeMap::new()), "{}");
-        for n in 0..=ops.len() {
-            let mut out = Vec::new();
-            write_patch(&mut out, &ops[..n]);
-            assert_eq!(out, serde_json::to_vec(&ops[..n]).unwrap());
-        }
     }
 }
