@@ -277,6 +277,27 @@ fn the_audit_never_asks_the_watch_cache_for_a_whole_collection() {
     );
 }
 
+/// `serve`'s background audit of `api` writing reports every `interval`
+/// (facts in `dir`): its task, and the sender that stops it.
+async fn background_audit(
+    api: &ApiServer,
+    dir: &std::path::Path,
+    interval: Duration,
+) -> (tokio::task::JoinHandle<()>, tokio::sync::watch::Sender<bool>) {
+    let client = entrypoint_guard::cluster::connect(Some(&api.kubeconfig(dir)), Some("stand-in"))
+        .await
+        .unwrap();
+    let resolver: Arc<dyn Resolver> = Arc::new(OfflineResolver::new(images_facts(dir)));
+    let metrics = Arc::new(entrypoint_guard::server::metrics::Metrics::new(&Default::default()));
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let audit = BackgroundAudit {
+        client,
+        interval,
+        reports: Some(ReportOptions { passes: false }),
+    };
+    (audit.spawn(resolver, Default::default(), metrics, stop), stop_tx)
+}
+
 /// `serve --background-audit --policy-reports`: reports appear, each cycle
 /// applies them again in place; metrics only (and no request) when neither API is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,19 +306,7 @@ async fn the_background_audit_writes_reports_each_cycle() {
         let dir = tempfile::tempdir().unwrap();
         let groups: Vec<&str> = groups;
         let api = server(&groups);
-        let kubeconfig = api.kubeconfig(dir.path());
-        let client = entrypoint_guard::cluster::connect(Some(&kubeconfig), Some("stand-in"))
-            .await
-            .unwrap();
-        let resolver: Arc<dyn Resolver> = Arc::new(OfflineResolver::new(images_facts(dir.path())));
-        let metrics = Arc::new(entrypoint_guard::server::metrics::Metrics::new(&Default::default()));
-        let (stop_tx, stop) = tokio::sync::watch::channel(false);
-        let audit = BackgroundAudit {
-            client,
-            interval: Duration::from_millis(50),
-            reports: Some(ReportOptions { passes: false }),
-        };
-        let task = audit.spawn(resolver, Default::default(), metrics.clone(), stop);
+        let (task, stop_tx) = background_audit(&api, dir.path(), Duration::from_millis(50)).await;
         let deadline = Instant::now() + Duration::from_secs(30);
         let audits_seen = |api: &ApiServer| {
             api.seen()
@@ -376,18 +385,7 @@ async fn no_report_api_is_said_once_however_many_cycles() {
     );
     let dir = tempfile::tempdir().unwrap();
     let api = server(&[]);
-    let client = entrypoint_guard::cluster::connect(Some(&api.kubeconfig(dir.path())), Some("stand-in"))
-        .await
-        .unwrap();
-    let resolver: Arc<dyn Resolver> = Arc::new(OfflineResolver::new(images_facts(dir.path())));
-    let metrics = Arc::new(entrypoint_guard::server::metrics::Metrics::new(&Default::default()));
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let audit = BackgroundAudit {
-        client,
-        interval: Duration::from_millis(20),
-        reports: Some(ReportOptions { passes: false }),
-    };
-    let task = audit.spawn(resolver, Default::default(), metrics, stop);
+    let (task, stop_tx) = background_audit(&api, dir.path(), Duration::from_millis(20)).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while api.seen().iter().filter(|s| s.path == DEPLOYMENTS).count() < 4 {
         assert!(Instant::now() < deadline, "no four cycles in 30 s");

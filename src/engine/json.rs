@@ -114,15 +114,20 @@ fn write_bool(out: &mut Vec<u8>, value: bool) {
     out.extend_from_slice(if value { b"true" } else { b"false" });
 }
 
-fn write_strings(out: &mut Vec<u8>, items: &[String]) {
+/// Appends `items` as a JSON array, each written by `each`.
+pub(crate) fn write_array<T>(out: &mut Vec<u8>, items: &[T], mut each: impl FnMut(&mut Vec<u8>, &T)) {
     out.push(b'[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_str(out, item);
+        each(out, item);
     }
     out.push(b']');
+}
+
+fn write_strings(out: &mut Vec<u8>, items: &[String]) {
+    write_array(out, items, |out, item| write_str(out, item));
 }
 
 /// Appends `items` as a JSON list of strings to the text `out` (how
@@ -232,19 +237,24 @@ fn write_held(out: &mut Vec<u8>, held: &Held) {
     out.push(b'}');
 }
 
-/// A map of strings as JSON text: `serde_json::to_string(map)`.
-pub(crate) fn string_map<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> String {
-    let mut out = Vec::with_capacity(256);
+/// Appends a map of strings as a JSON object (as serde_json writes it).
+pub(crate) fn write_string_map<'a>(out: &mut Vec<u8>, map: impl IntoIterator<Item = (&'a String, &'a String)>) {
     out.push(b'{');
     for (i, (key, value)) in map.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_str(&mut out, key);
+        write_str(out, key);
         out.push(b':');
-        write_str(&mut out, value);
+        write_str(out, value);
     }
     out.push(b'}');
+}
+
+/// A map of strings as JSON text: `serde_json::to_string(map)`.
+pub(crate) fn string_map<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> String {
+    let mut out = Vec::with_capacity(256);
+    write_string_map(&mut out, map);
     String::from_utf8(out).expect("JSON written from strings is UTF-8")
 }
 

@@ -111,16 +111,7 @@ pub(crate) fn write_patch(out: &mut Vec<u8>, ops: &[PatchOperation]) {
 fn write_value(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::String(s) => json::write_str(out, s),
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_value(out, item);
-            }
-            out.push(b']');
-        }
+        Value::Array(items) => json::write_array(out, items, write_value),
         Value::Object(map) => {
             out.push(b'{');
             for (i, (key, value)) in map.iter().enumerate() {
