@@ -87,12 +87,13 @@ impl Intake {
             });
         }
         // Spans are collected only to be remembered.
-        let (request, spans) = if self.recalls() {
+        let (mut request, spans) = if self.recalls() {
             decode_lean_spanned(body, &self.schema)?
         } else {
             (decode_lean(body, &self.schema)?, None)
         };
-        let uid = request.uid.clone();
+        // Taken, not copied: `Prepared` keeps no uid.
+        let uid = std::mem::take(&mut request.uid);
         let prepared = Arc::new(Prepared::new(request, policy, memo));
         if let Some(spans) = spans {
             self.recall.remember(body, &spans, Arc::clone(&prepared));
