@@ -9,7 +9,7 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,8 +102,6 @@ async fn stall(connector: TlsConnector, port: u16, done: mpsc::UnboundedSender<S
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forty_stalled_4_mib_bodies_keep_rss_under_half_the_chart_limit() {
     let tmp = tempfile::tempdir().unwrap();
-    let facts = tmp.path().join("facts.yaml");
-    std::fs::write(&facts, IMAGE_FACTS).unwrap();
     let config = tmp.path().join("config.yaml");
     // Defaults but a body deadline long enough that the review below is
     // surely answered while the stalled bodies are held.
@@ -113,25 +111,7 @@ async fn forty_stalled_4_mib_bodies_keep_rss_under_half_the_chart_limit() {
     )
     .unwrap();
     let certs = tmp.path().join("certs");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_entrypoint-guard"))
-        .args([
-            "--log-format",
-            "json",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--health-listen",
-            "off",
-        ])
-        .arg("--config")
-        .arg(&config)
-        .arg("--self-signed")
-        .arg(&certs)
-        .arg("--images")
-        .arg(&facts)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_serve(tmp.path(), "info", "off", &["--config".as_ref(), config.as_os_str()]);
     let pid = child.id();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let served = Served(child);

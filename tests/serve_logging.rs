@@ -9,10 +9,9 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{IMAGE_FACTS, client, decode_like_api_server, fixture, post, serving_event};
+use support::{client, decode_like_api_server, fixture, post, serving_event, spawn_serve};
 
 /// Kills the server when the test ends, passed or failed (its stderr is
 /// never drained, so it must not outlive the test).
@@ -40,22 +39,8 @@ async fn dropped(client: &reqwest::Client, url: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_stderr_drops_log_lines_and_requests_are_still_answered() {
     let tmp = tempfile::tempdir().unwrap();
-    let facts = tmp.path().join("facts.yaml");
-    std::fs::write(&facts, IMAGE_FACTS).unwrap();
     let certs = tmp.path().join("certs");
-    let mut server = Server(
-        Command::new(env!("CARGO_BIN_EXE_entrypoint-guard"))
-            .args(["--log-format", "json", "--log-level", "trace", "serve"])
-            .args(["--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0"])
-            .arg("--self-signed")
-            .arg(&certs)
-            .arg("--images")
-            .arg(&facts)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut server = Server(spawn_serve(tmp.path(), "trace", "127.0.0.1:0", &[]));
     // Read stderr up to the listening line, then never again: the pipe fills.
     let mut lines = BufReader::new(server.0.stderr.take().unwrap()).lines();
     let event = serving_event(&mut lines);

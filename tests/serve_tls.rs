@@ -7,7 +7,7 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -198,28 +198,8 @@ async fn a_bad_certificate_at_start_is_a_clear_error() {
 #[tokio::test]
 async fn serve_self_signed_binary_answers_and_stops_on_sigterm() {
     let tmp = tempfile::tempdir().unwrap();
-    let facts = tmp.path().join("facts.yaml");
-    std::fs::write(&facts, IMAGE_FACTS).unwrap();
     let certs = tmp.path().join("certs");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_entrypoint-guard"))
-        .args([
-            "--log-format",
-            "json",
-            "--log-level",
-            "info,entrypoint_guard=debug",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--health-listen",
-            "off",
-        ])
-        .arg("--self-signed")
-        .arg(&certs)
-        .arg("--images")
-        .arg(&facts)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_serve(tmp.path(), "info,entrypoint_guard=debug", "off", &[]);
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = serving_event(&mut lines)["addr"].as_str().unwrap().to_string();
     let port = addr.rsplit_once(':').unwrap().1;

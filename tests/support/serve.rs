@@ -191,6 +191,33 @@ pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T
         .unwrap_or_else(|_| panic!("{what}: nothing happened within 60 s"))
 }
 
+/// The built `entrypoint-guard serve` on a free loopback port, with a
+/// self-signed certificate (`dir/certs`, its CA `dir/certs/ca.crt`) and the
+/// fixture images' facts (`dir/facts.yaml`), JSON logs at `log_level` on a
+/// piped stderr, the health listener at `health_listen` (`off` or an
+/// address), and `extra` flags after `serve`'s.
+pub fn spawn_serve(
+    dir: &Path,
+    log_level: &str,
+    health_listen: &str,
+    extra: &[&std::ffi::OsStr],
+) -> std::process::Child {
+    let facts = dir.join("facts.yaml");
+    std::fs::write(&facts, IMAGE_FACTS).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_entrypoint-guard"))
+        .args(["--log-format", "json", "--log-level", log_level, "serve"])
+        .args(["--listen", "127.0.0.1:0", "--health-listen", health_listen])
+        .arg("--self-signed")
+        .arg(dir.join("certs"))
+        .arg("--images")
+        .arg(&facts)
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Reads a `serve --log-format json` log until its "serving admission
 /// requests" event, and returns that event (`addr`, `health`).
 pub fn serving_event(lines: &mut impl Iterator<Item = std::io::Result<String>>) -> Value {
